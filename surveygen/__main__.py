@@ -1,0 +1,3 @@
+from surveygen.cli import main
+
+main()

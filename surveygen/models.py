@@ -1,0 +1,223 @@
+"""The data that flows between stages: papers, outlines, digests, sections.
+
+Frozen dataclasses inside the pipeline; pydantic only at the edges (input files, LLM answers).
+Every type here round-trips through plain JSON (``to_json``/``from_json``) so stages can save
+their results in the run directory and a resumed run can read them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper of the library, known to prompts and citations by its ``key``."""
+
+    key: str
+    title: str
+    authors: tuple[str, ...] = ()
+    year: int | None = None
+    abstract: str = ""
+    text: str = ""
+    arxiv_id: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    venue: str | None = None
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "key": self.key,
+            "title": self.title,
+            "authors": list(self.authors),
+            "year": self.year,
+            "abstract": self.abstract,
+        }
+        for name in ("text", "arxiv_id", "doi", "url", "venue"):
+            value = getattr(self, name)
+            if value:
+                data[name] = value
+        data["source"] = self.source
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Paper:
+        return cls(
+            key=data["key"],
+            title=data["title"],
+            authors=tuple(data.get("authors") or ()),
+            year=data.get("year"),
+            abstract=data.get("abstract") or "",
+            text=data.get("text") or "",
+            arxiv_id=data.get("arxiv_id"),
+            doi=data.get("doi"),
+            url=data.get("url"),
+            venue=data.get("venue"),
+            source=data.get("source") or "",
+        )
+
+
+@dataclass(frozen=True)
+class OutlineNode:
+    """A section of the survey. ``description`` says what to extract from papers and how."""
+
+    id: str
+    title: str
+    description: str = ""
+    children: tuple[OutlineNode, ...] = ()
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "children": [child.to_json() for child in self.children],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OutlineNode:
+        return cls(
+            id=data["id"],
+            title=data["title"],
+            description=data.get("description") or "",
+            children=tuple(cls.from_json(c) for c in data.get("children") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Outline:
+    """The survey's title and its tree of sections (the root itself is not a section)."""
+
+    title: str
+    sections: tuple[OutlineNode, ...] = ()
+
+    def walk(self) -> Iterator[tuple[OutlineNode, int]]:
+        """Every section in reading order, with its depth (top-level sections have depth 1)."""
+
+        def visit(nodes: tuple[OutlineNode, ...], depth: int) -> Iterator[tuple[OutlineNode, int]]:
+            for node in nodes:
+                yield node, depth
+                yield from visit(node.children, depth + 1)
+
+        return visit(self.sections, 1)
+
+    def leaves(self) -> list[OutlineNode]:
+        return [node for node, _ in self.walk() if node.is_leaf]
+
+    def find(self, node_id: str) -> OutlineNode | None:
+        return next((node for node, _ in self.walk() if node.id == node_id), None)
+
+    @property
+    def depth(self) -> int:
+        return max((depth for _, depth in self.walk()), default=0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"title": self.title, "sections": [s.to_json() for s in self.sections]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outline:
+        return cls(
+            title=data["title"],
+            sections=tuple(OutlineNode.from_json(s) for s in data.get("sections") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A short verbatim quote from a paper, with the index of the sentence it comes from."""
+
+    quote: str
+    sentence: int
+
+
+@dataclass(frozen=True)
+class NodeDigest:
+    """What one paper contributes to one outline node."""
+
+    node_id: str
+    summary: str
+    evidence: tuple[Evidence, ...] = ()
+    confidence: int = 3
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One paper read against the outline. ``dropped_quotes`` counts evidence not found in it."""
+
+    paper_key: str
+    nodes: tuple[NodeDigest, ...] = ()
+    dropped_quotes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "paper_key": self.paper_key,
+            "dropped_quotes": self.dropped_quotes,
+            "nodes": [
+                {
+                    "node_id": n.node_id,
+                    "summary": n.summary,
+                    "confidence": n.confidence,
+                    "evidence": [{"quote": e.quote, "sentence": e.sentence} for e in n.evidence],
+                }
+                for n in self.nodes
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Digest:
+        return cls(
+            paper_key=data["paper_key"],
+            dropped_quotes=data.get("dropped_quotes", 0),
+            nodes=tuple(
+                NodeDigest(
+                    node_id=n["node_id"],
+                    summary=n["summary"],
+                    confidence=n.get("confidence", 3),
+                    evidence=tuple(Evidence(e["quote"], e["sentence"]) for e in n["evidence"]),
+                )
+                for n in data.get("nodes") or ()
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Section:
+    """The written text of one outline node, citing papers as ``[@key]``."""
+
+    node_id: str
+    text: str
+    removed_citations: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "text": self.text,
+            "removed_citations": list(self.removed_citations),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Section:
+        return cls(
+            node_id=data["node_id"],
+            text=data["text"],
+            removed_citations=tuple(data.get("removed_citations") or ()),
+        )
+
+
+__all__ = [
+    "Digest",
+    "Evidence",
+    "NodeDigest",
+    "Outline",
+    "OutlineNode",
+    "Paper",
+    "Section",
+    "replace",
+]
