@@ -1,0 +1,227 @@
+"""The run directory (``--out``): outputs at the top, ``state/`` to resume, ``logs/``.
+
+Every file is written atomically (temporary file in the same directory, fsync, rename), so a
+crash or a full disk never leaves a half-written file behind. Reruns of the same topic start
+a fresh ``state/``: what makes a rerun free is the LLM cache, not the run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from surveygen import __version__
+from surveygen.errors import InputError, OutputError
+from surveygen.text import ascii_fold
+
+__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "default_out_dir", "slugify"]
+
+MANIFEST = "state/run.json"
+
+# The process umask, read once, so atomic writes create files with the usual permissions
+# (mkstemp alone would make them private to the owner).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def slugify(topic: str, max_len: int = 60) -> str:
+    """A directory name for ``topic``: lowercase ASCII words joined by "-", cut at a word
+    boundary to at most ``max_len`` characters. A topic with no ASCII letters or digits
+    (e.g. Chinese) becomes ``survey-<first 10 hex digits of its SHA-1>``."""
+    words = re.findall(r"[a-z0-9]+", ascii_fold(topic).lower())
+    if not words:
+        return "survey-" + hashlib.sha1(topic.encode("utf-8")).hexdigest()[:10]
+    slug = words[0][:max_len]
+    for word in words[1:]:
+        if len(slug) + 1 + len(word) > max_len:
+            break
+        slug += "-" + word
+    return slug
+
+
+def default_out_dir(topic: str) -> Path:
+    """The default ``--out``: ``./surveys/<slug of the topic>``."""
+    return Path("surveys") / slugify(topic)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` all at once, creating parent directories.
+
+    Raises ``OutputError`` naming the path and the OS reason; ``path`` then still holds its
+    old content (or does not exist), never a partial file.
+    """
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="check free disk space and permissions, then rerun with --resume",
+        ) from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write_bytes` for text, as UTF-8 with the newlines given."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _clear(directory: Path) -> None:
+    try:
+        for child in directory.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot clear {directory}: {exc.strerror or exc}") from exc
+
+
+class RunDir:
+    """A run directory. Make one with :meth:`RunDir.open`; paths given to its methods are
+    relative to it (``"state/outline.json"``) and may not escape it."""
+
+    def __init__(self, path: Path, topic: str) -> None:
+        self.path = Path(path)
+        self.topic = topic
+        self._root = self.path.resolve()
+
+    @classmethod
+    def open(cls, path: Path, topic: str, *, resume: bool = False, force: bool = False) -> RunDir:
+        """Open ``path`` for a run on ``topic``, creating it with ``state/`` and ``logs/``.
+
+        - a new directory (or one without a manifest) starts a run;
+        - the same topic without ``resume`` starts afresh: ``state/`` is emptied, logs are
+          kept and appended to (the LLM cache makes the rerun cost nothing);
+        - ``resume`` keeps everything and needs a manifest for the same topic;
+        - a different topic is refused unless ``force``, which empties ``state/`` and
+          ``logs/``.
+        """
+        path = Path(path).expanduser()
+        if resume and force:
+            raise InputError(
+                "--resume and --force contradict each other",
+                hint="--resume continues the run in --out; --force starts it over",
+            )
+        if path.exists() and not path.is_dir():
+            raise InputError(f"--out {path}: exists and is not a directory")
+        try:
+            for sub in (path, path / "state", path / "logs"):
+                sub.mkdir(parents=True, exist_ok=True)
+            probe = path / "state" / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise InputError(
+                f"--out {path}: cannot create or write the run directory ({exc.strerror or exc})",
+                hint="choose another --out",
+            ) from exc
+
+        rd = cls(path, topic)
+        manifest = rd._read_manifest(ignore_damage=force)
+        old_topic = manifest.get("topic") if manifest else None
+        if resume:
+            if manifest is None:
+                raise InputError(f"nothing to resume in {path}", hint="run again without --resume")
+            if old_topic != topic:
+                raise rd._mismatch(old_topic)
+            return rd
+        if manifest is not None and old_topic != topic and not force:
+            raise rd._mismatch(old_topic)
+        _clear(path / "state")
+        if force:
+            _clear(path / "logs")
+        rd.write_json(
+            MANIFEST,
+            {
+                "topic": topic,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "surveygen_version": __version__,
+            },
+        )
+        return rd
+
+    def _read_manifest(self, *, ignore_damage: bool) -> dict[str, Any] | None:
+        try:
+            manifest = self.read_json(MANIFEST)
+        except OutputError:
+            if ignore_damage:
+                return None
+            raise InputError(
+                f"{self.path / MANIFEST} is damaged",
+                hint="pass --force to start the run over, or choose another --out",
+            ) from None
+        return manifest if isinstance(manifest, dict) else None
+
+    def _mismatch(self, old_topic: Any) -> InputError:
+        return InputError(
+            f"{self.path} holds a run for topic {old_topic!r}; "
+            "choose another --out, or pass --force to replace it"
+        )
+
+    def resolve(self, rel: str) -> Path:
+        """The absolute path of ``rel`` inside the run directory; ``OutputError`` for an
+        absolute path or one that leads outside (``..``, symbolic links)."""
+        if not rel or Path(rel).is_absolute():
+            raise OutputError(f"refusing to write {rel!r}: not a path inside {self.path}")
+        target = (self._root / rel).resolve()
+        if target != self._root and self._root not in target.parents:
+            raise OutputError(f"refusing to write {rel!r}: it leads outside {self.path}")
+        return target
+
+    def exists(self, rel: str) -> bool:
+        return self.resolve(rel).exists()
+
+    def write_text(self, rel: str, text: str) -> Path:
+        path = self.resolve(rel)
+        atomic_write_text(path, text)
+        return path
+
+    def write_json(self, rel: str, obj: Any) -> Path:
+        return self.write_text(rel, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+    def write_jsonl(self, rel: str, rows: Iterable[dict[str, Any]]) -> Path:
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        return self.write_text(rel, lines)
+
+    def append_jsonl(self, rel: str, obj: dict[str, Any]) -> None:
+        """Append one JSON line (for logs); the line is flushed before returning."""
+        path = self.resolve(rel)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8", newline="\n") as handle:
+                handle.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                handle.flush()
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+    def read_json(self, rel: str) -> Any | None:
+        """The JSON in ``rel``, or None if there is no such file."""
+        path = self.resolve(rel)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"cannot read {path}: {exc}") from exc
