@@ -1,0 +1,39 @@
+"""Shared fixtures: a fake LLM server per test, and isolation from the user's environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from fakellm import FakeLLMServer
+
+# Proxy variables httpx honours; a proxy must never see (or break) calls to the fake server.
+_PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+@pytest.fixture(autouse=True)
+def _isolate_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Keep the user's keys, endpoints, proxies, cache and config out of every test.
+
+    Removes every ``OPENAI_*`` variable (the client also reads ``OPENAI_ORG_ID``,
+    ``OPENAI_PROJECT_ID``, ``OPENAI_CUSTOM_HEADERS``, ``OPENAI_LOG``), every ``SURVEYGEN_*``
+    variable and the proxy variables, and points ``XDG_CACHE_HOME`` / ``XDG_CONFIG_HOME`` at
+    fresh directories outside ``tmp_path``. ``HOME`` and the working directory are unchanged.
+    """
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "SURVEYGEN_")) or name.lower() in _PROXY_VARS:
+            monkeypatch.delenv(name, raising=False)
+    xdg = tmp_path_factory.mktemp("xdg")
+    for var, sub in (("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config")):
+        (xdg / sub).mkdir()
+        monkeypatch.setenv(var, str(xdg / sub))
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLMServer]:
+    """A started ``FakeLLMServer`` (see tests/fakellm.py), stopped after the test."""
+    with FakeLLMServer() as server:
+        yield server
