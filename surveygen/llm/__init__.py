@@ -1,0 +1,1 @@
+"""Talking to OpenAI-compatible endpoints: the client, its cache and ledger, answer parsing."""
