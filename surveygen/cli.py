@@ -1,0 +1,218 @@
+"""The command line: a thin layer over the library.
+
+Heavy modules (openai, numpy, rich, the stages) are imported inside the commands, so
+``surveygen --help`` answers at once. Errors from the library are turned into messages and
+exit codes in one place, :func:`_fail`: 0 success, 1 the run failed, 2 usage or input error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from surveygen import __version__
+from surveygen.errors import NotImplementedYet, SurveygenError
+
+FORMATS = ("md", "tex", "html", "bib")
+IMPLEMENTED_FORMATS = {"md"}
+
+
+def _fail(error: SurveygenError) -> None:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(error.exit_code)
+
+
+def _handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SurveygenError as error:
+            _fail(error)
+        except KeyboardInterrupt:
+            click.echo(
+                "\ninterrupted: answers received so far are cached; rerun the same command "
+                "with --resume to continue.",
+                err=True,
+            )
+            sys.exit(130)
+
+    return wrapper
+
+
+def _parse_formats(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    formats = [f.strip().lower() for f in value.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise click.BadParameter(
+            f"unknown format {', '.join(unknown) or '(none)'}; choose from {','.join(FORMATS)}",
+            param_hint="--format",
+        )
+    return formats
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="surveygen")
+def main() -> None:
+    """Write long-form, cited literature surveys from real papers."""
+
+
+@main.command()
+@click.argument("topic")
+@click.option(
+    "--papers",
+    "papers",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Your library: a papers.jsonl file (repeatable).",
+)
+@click.option("--no-search", is_flag=True, help="Use only --papers; do not search arXiv.")
+@click.option("--max-papers", type=click.IntRange(min=1), help="Papers kept after ranking.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Run directory (default ./surveys/<slug-of-topic>).",
+)
+@click.option("--model", help="Model for every stage (default gpt-4o-mini).")
+@click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Parallel LLM calls (default 8).")
+@click.option(
+    "--engine", type=click.Choice(["llm", "extractive"]), help="llm (default) or extractive."
+)
+@click.option(
+    "--format", "formats", metavar="LIST", help="Outputs, from md,tex,html,bib (default md)."
+)
+@click.option(
+    "--outline", type=click.Path(path_type=Path), help="Write from your edited outline.md."
+)
+@click.option("--resume", is_flag=True, help="Finish an interrupted run in --out.")
+@click.option("--force", is_flag=True, help="Replace a run of another topic in --out.")
+@click.option("--budget", type=click.FloatRange(min=0), help="Stop before spending more USD.")
+@click.option("--dry-run", is_flag=True, help="Show the planned LLM calls and exit.")
+@click.option("--layers", type=click.IntRange(min=0), help="Refinement layers (default 3).")
+@click.option("--kernel", type=click.IntRange(min=1), help="Refinement kernel width (default 3).")
+@click.option("--top-k", type=click.IntRange(min=1), help="Outlines kept per layer (default 3).")
+@click.option(
+    "--full-text/--no-full-text", default=None, help="Use papers' full text (default on)."
+)
+@click.option("--max-sections", type=click.IntRange(min=1), help="Most leaf sections (default 12).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="A surveygen.toml to use instead of the one in this folder.",
+)
+@_handles_errors
+def write(
+    topic: str,
+    papers: tuple[Path, ...],
+    no_search: bool,
+    max_papers: int | None,
+    out: Path | None,
+    model: str | None,
+    base_url: str | None,
+    concurrency: int | None,
+    engine: str | None,
+    formats: str | None,
+    outline: Path | None,
+    resume: bool,
+    force: bool,
+    budget: float | None,
+    dry_run: bool,
+    layers: int | None,
+    kernel: int | None,
+    top_k: int | None,
+    full_text: bool | None,
+    max_sections: int | None,
+    config_file: Path | None,
+) -> None:
+    """Write a cited survey on TOPIC into a run directory."""
+    from surveygen.config import load_settings
+
+    format_list = _parse_formats(formats)
+    if max_papers is not None:
+        raise NotImplementedYet("--max-papers", coming="arXiv search (issue #3)")
+    if outline is not None:
+        raise NotImplementedYet("--outline", coming="the editable outline (issue #4)")
+    for name, value in (("--layers", layers), ("--kernel", kernel), ("--top-k", top_k)):
+        if value is not None:
+            raise NotImplementedYet(name, coming="outline refinement (issue #4)")
+    if resume and force:
+        raise click.UsageError("--resume and --force exclude each other")
+
+    settings = load_settings(
+        {
+            "model": model,
+            "base_url": base_url,
+            "concurrency": concurrency,
+            "engine": engine,
+            "formats": format_list,
+            "budget": budget,
+            "max_sections": max_sections,
+        },
+        config_file=config_file,
+    )
+    for warning in settings.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if settings.engine == "extractive":
+        raise NotImplementedYet("--engine extractive", coming="the extractive engine (issue #8)")
+    missing = [f for f in settings.formats if f not in IMPLEMENTED_FORMATS]
+    if missing:
+        raise NotImplementedYet(
+            f"--format {','.join(missing)}", coming="the renderers (issue #5); md works now"
+        )
+    if not no_search and papers:
+        click.echo("note: arXiv search is not implemented yet; using only --papers.", err=True)
+
+    import asyncio
+
+    from surveygen.pipeline import Pipeline, WriteRequest, summary_lines
+    from surveygen.ui import UI
+
+    request = WriteRequest(
+        topic=topic,
+        papers=papers,
+        out=out,
+        resume=resume,
+        force=force,
+        dry_run=dry_run,
+        full_text=True if full_text is None else full_text,
+    )
+    result = asyncio.run(Pipeline(settings, request, UI()).run())
+    if dry_run:
+        plan = result.report
+        click.echo(f"topic: {plan['topic']}")
+        click.echo(f"papers: {plan['papers']}")
+        for stage, calls in plan["planned_calls_upper_bound"].items():
+            click.echo(f"{stage}: at most {calls} call(s) with {plan['models'][stage]}")
+        click.echo(f"total: at most {plan['total_upper_bound']} calls (plus retries and repairs)")
+        return
+    for line in summary_lines(result.report):
+        click.echo(line, err=True)
+    for path in result.outputs:
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("survey", type=click.Path(path_type=Path))
+@_handles_errors
+def check(survey: Path) -> None:
+    """Report structure and citations of a Markdown survey with numeric [n] citations."""
+    raise NotImplementedYet("surveygen check", coming="the quality report (issue #5)")
+
+
+@main.command()
+@click.argument("question")
+@click.option("--papers", "papers", multiple=True, type=click.Path(path_type=Path))
+@_handles_errors
+def ask(question: str, papers: tuple[Path, ...]) -> None:
+    """Answer QUESTION over a long library with cited quotes (map/collapse/reduce)."""
+    raise NotImplementedYet("surveygen ask", coming="the V1 protocol (issue #4)")

@@ -1,0 +1,527 @@
+"""The one module that talks to language models.
+
+Every model call in surveygen goes through :class:`LLMClient`: an ``openai.AsyncOpenAI``
+client pointed at any OpenAI-compatible endpoint, with
+
+* bounded concurrency (a semaphore held only while a request is on the wire);
+* our own retries (the client's are switched off so every attempt is logged): exponential
+  backoff with jitter that honours ``Retry-After``/``retry-after-ms``, on 429, 408/409, 5xx,
+  timeouts, dropped connections and unreadable responses, at most ``max_tries`` attempts;
+* structured answers as pydantic models: JSON-schema ``response_format`` first, then JSON
+  mode, then plain text with tolerant extraction, whichever the server accepts (the first
+  mode that works is remembered), and one repair retry that shows the model its parse error;
+* the content-addressed answer cache, the call log and the cost ledger with ``--budget``;
+* redaction: the API key never appears in a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import openai
+from pydantic import BaseModel
+
+from surveygen.errors import LLMError, LLMParseError, LLMRejectedError
+from surveygen.llm.cache import AnswerCache, CachedAnswer, cache_key
+from surveygen.llm.ledger import Ledger
+from surveygen.llm.parsing import (
+    ParseError,
+    clean_text,
+    parse_model,
+    response_format,
+    schema_instructions,
+    strict_json_schema,
+)
+from surveygen.llm.prompts import Prompt
+from surveygen.text import approx_tokens
+
+T = TypeVar("T", bound=BaseModel)
+
+MODES = ("json_schema", "json_object", "text")
+# Placeholder sent when a local server needs no key (the openai client insists on one).
+NO_KEY = "sk-no-key-required"
+
+
+@dataclass(frozen=True)
+class LLMOptions:
+    """The subset of the settings the client needs (kept separate so tests can build one)."""
+
+    base_url: str | None
+    api_key: str | None
+    models: Mapping[str, str]  # stage -> model
+    default_model: str
+    concurrency: int = 8
+    timeout: float = 300.0
+    max_tries: int = 6
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    temperature: float | None = None
+    max_output_tokens: int = 4096
+    stream: bool = False
+    structured_output: str = "auto"
+
+    def model_for(self, stage: str) -> str:
+        return self.models.get(stage, self.default_model)
+
+
+class Redactor:
+    """Replaces secrets in any text that may be logged or shown."""
+
+    def __init__(self, secrets: list[str | None]) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str] | None, now: float | None = None
+) -> float | None:
+    """Seconds the server asked us to wait, from ``retry-after-ms`` or ``Retry-After``.
+
+    ``Retry-After`` may be a number of seconds or an HTTP date (RFC 9110 §10.2.3).
+    """
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    raw_ms = lowered.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = lowered.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def backoff_seconds(
+    attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random
+) -> float:
+    """Exponential backoff with "equal jitter"; never shorter than what the server asked for."""
+    ceiling = min(cap, base * (2 ** (attempt - 1)))
+    delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, 600.0))
+    return delay
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Answer:
+    content: str
+    tokens_in: int
+    tokens_out: int
+    finish_reason: str | None
+
+
+class LLMClient:
+    """Async LLM access for the pipeline stages (they receive it as a parameter)."""
+
+    def __init__(
+        self,
+        options: LLMOptions,
+        *,
+        ledger: Ledger,
+        cache: AnswerCache | None = None,
+        log: Callable[[dict[str, Any]], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.options = options
+        self.ledger = ledger
+        self.cache = cache
+        self._log = log or (lambda entry: None)
+        self._rng = rng or random.Random()
+        self.redact = Redactor([options.api_key])
+        self._client = openai.AsyncOpenAI(
+            api_key=options.api_key or NO_KEY,
+            base_url=options.base_url,
+            timeout=options.timeout,
+            max_retries=0,
+        )
+        self._semaphore = asyncio.Semaphore(options.concurrency)
+        start = options.structured_output
+        self._mode = "json_schema" if start == "auto" else start
+        self._mode_fixed = start != "auto"
+        self._token_param = "max_tokens"
+        self._send_stream_options = True
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    # ------------------------------------------------------------------ public API
+
+    async def text(self, prompt: Prompt, *, stage: str, item: str = "") -> str:
+        """A free-text answer (thinking blocks and a wrapping fence removed)."""
+        model = self.options.model_for(stage)
+        messages = list(prompt.messages)
+        key = cache_key(model=model, messages=messages, params=self._params(), schema=None)
+        hit = self._cached(key)
+        if hit is not None and clean_text(hit.content):
+            self._record(stage, prompt, model, hit, cache_hit=True, item=item)
+            return clean_text(hit.content)
+        answer = await self._call(
+            messages, None, stage=stage, prompt=prompt, model=model, item=item
+        )
+        text = clean_text(answer.content)
+        self._store(key, model, answer)
+        return text
+
+    async def structured(self, prompt: Prompt, schema: type[T], *, stage: str, item: str = "") -> T:
+        """An answer validated against ``schema``; raises LLMParseError if even the repair fails."""
+        model = self.options.model_for(stage)
+        messages = list(prompt.messages)
+        json_schema = strict_json_schema(schema)
+        key = cache_key(model=model, messages=messages, params=self._params(), schema=json_schema)
+        hit = self._cached(key)
+        if hit is not None:
+            try:
+                result = parse_model(hit.content, schema)
+            except ParseError:
+                pass  # an entry written by an older parser; ask again
+            else:
+                self._record(stage, prompt, model, hit, cache_hit=True, item=item)
+                return result  # type: ignore[return-value]
+
+        answer = await self._call(
+            messages, schema, stage=stage, prompt=prompt, model=model, item=item
+        )
+        try:
+            result = parse_model(answer.content, schema)
+        except ParseError as first_error:
+            repair = [
+                *messages,
+                {"role": "assistant", "content": answer.content},
+                {"role": "user", "content": self._repair_message(first_error, answer)},
+            ]
+            answer = await self._call(
+                repair, schema, stage=stage, prompt=prompt, model=model, item=item, repair=True
+            )
+            try:
+                result = parse_model(answer.content, schema)
+            except ParseError as second_error:
+                raise LLMParseError(
+                    f"{stage}: the model's answer{f' for {item}' if item else ''} did not "
+                    f"match the expected format, even after a repair request: "
+                    f"{self.redact(second_error.message)}",
+                    hint="try a stronger --model, or set structured_output in surveygen.toml",
+                ) from None
+        self._store(key, model, answer)
+        return result  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ internals
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "temperature": self.options.temperature,
+            "max_tokens": self.options.max_output_tokens,
+        }
+
+    def _cached(self, key: str) -> CachedAnswer | None:
+        return self.cache.get(key) if self.cache is not None else None
+
+    def _store(self, key: str, model: str, answer: _Answer) -> None:
+        if self.cache is not None:
+            self.cache.put(
+                key, model, CachedAnswer(answer.content, answer.tokens_in, answer.tokens_out)
+            )
+
+    @staticmethod
+    def _repair_message(error: ParseError, answer: _Answer) -> str:
+        cut = (
+            " It was cut off before the end; be more concise."
+            if answer.finish_reason == "length"
+            else ""
+        )
+        return (
+            f"Your previous answer could not be used: {error.message}{cut}\n"
+            "Answer again with only the corrected JSON object, following the schema exactly."
+        )
+
+    def _record(
+        self,
+        stage: str,
+        prompt: Prompt,
+        model: str,
+        answer: CachedAnswer | _Answer | None,
+        *,
+        cache_hit: bool,
+        item: str,
+        attempts: int = 0,
+        latency: float = 0.0,
+        error: str | None = None,
+        mode: str | None = None,
+    ) -> None:
+        tokens_in = answer.tokens_in if answer else 0
+        tokens_out = answer.tokens_out if answer else 0
+        if cache_hit or answer is not None:
+            self.ledger.record(
+                stage, model, tokens_in=tokens_in, tokens_out=tokens_out, cache_hit=cache_hit
+            )
+        elif error:
+            self.ledger.record(stage, model, error=True)
+        self._log(
+            {
+                "time": round(time.time(), 3),
+                "stage": stage,
+                "prompt": prompt.name,
+                "prompt_version": prompt.version,
+                "model": model,
+                "item": item,
+                "mode": mode,
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "latency_s": round(latency, 3),
+                "cache_hit": cache_hit,
+                "attempts": attempts,
+                "error": self.redact(error) if error else None,
+            }
+        )
+
+    async def _call(
+        self,
+        messages: list[dict[str, str]],
+        schema: type[BaseModel] | None,
+        *,
+        stage: str,
+        prompt: Prompt,
+        model: str,
+        item: str,
+        repair: bool = False,
+    ) -> _Answer:
+        """Send one logical request, retrying transient failures; return a non-empty answer."""
+        opts = self.options
+        last_reason = "no attempt made"
+        attempt = 0
+        started = time.monotonic()
+        while attempt < opts.max_tries:
+            attempt += 1
+            mode = self._mode if schema is not None else "text"
+            sent = self._with_instructions(messages, schema, mode)
+            est_in = sum(approx_tokens(m["content"]) for m in sent)
+            reservation = self.ledger.reserve(model, est_in, opts.max_output_tokens)
+            try:
+                answer = await self._send(sent, schema, mode, model)
+            except _Retryable as exc:
+                last_reason = exc.reason
+                self._record(
+                    stage,
+                    prompt,
+                    model,
+                    None,
+                    cache_hit=False,
+                    item=item,
+                    attempts=attempt,
+                    error=exc.reason,
+                    mode=mode,
+                )
+                if attempt < opts.max_tries:
+                    await asyncio.sleep(
+                        backoff_seconds(
+                            attempt,
+                            opts.retry_base_seconds,
+                            opts.retry_max_seconds,
+                            exc.retry_after,
+                            self._rng,
+                        )
+                    )
+                continue
+            except _Downgraded:
+                attempt -= 1  # the server told us what it supports; that try does not count
+                continue
+            finally:
+                self.ledger.release(reservation)
+            latency = time.monotonic() - started
+            if not answer.content.strip():
+                last_reason = "empty answer"
+                self._record(
+                    stage,
+                    prompt,
+                    model,
+                    answer,
+                    cache_hit=False,
+                    item=item,
+                    attempts=attempt,
+                    latency=latency,
+                    error="empty answer",
+                    mode=mode,
+                )
+                continue
+            self._record(
+                stage,
+                prompt,
+                model,
+                answer,
+                cache_hit=False,
+                item=item,
+                attempts=attempt,
+                latency=latency,
+                error="repair request" if repair else None,
+                mode=mode,
+            )
+            return answer
+        raise LLMError(
+            f"{stage}: giving up on a {model} call{f' for {item}' if item else ''} after "
+            f"{opts.max_tries} tries; last error: {self.redact(last_reason)}",
+            hint="check the endpoint; answers already received are cached, so rerunning "
+            "with --resume repeats only the missing calls",
+        )
+
+    def _with_instructions(
+        self, messages: list[dict[str, str]], schema: type[BaseModel] | None, mode: str
+    ) -> list[dict[str, str]]:
+        """When the server cannot enforce the schema, describe it in the last user message."""
+        if schema is None or mode == "json_schema":
+            return messages
+        last = messages[-1]
+        return [
+            *messages[:-1],
+            {
+                "role": last["role"],
+                "content": f"{last['content']}\n\n{schema_instructions(schema)}",
+            },
+        ]
+
+    def _request_args(
+        self, messages: list[dict[str, str]], schema: type[BaseModel] | None, mode: str, model: str
+    ) -> dict[str, Any]:
+        args: dict[str, Any] = {"model": model, "messages": messages}
+        args[self._token_param] = self.options.max_output_tokens
+        if self.options.temperature is not None:
+            args["temperature"] = self.options.temperature
+        if schema is not None:
+            fmt = response_format(schema, mode)  # type: ignore[arg-type]
+            if fmt is not None:
+                args["response_format"] = fmt
+        if self.options.stream:
+            args["stream"] = True
+            if self._send_stream_options:
+                args["stream_options"] = {"include_usage": True}
+        return args
+
+    async def _send(
+        self, messages: list[dict[str, str]], schema: type[BaseModel] | None, mode: str, model: str
+    ) -> _Answer:
+        args = self._request_args(messages, schema, mode, model)
+        try:
+            async with self._semaphore:
+                if self.options.stream:
+                    return await self._receive_stream(
+                        await self._client.chat.completions.create(**args), messages
+                    )
+                completion = await self._client.chat.completions.create(**args)
+        except openai.RateLimitError as exc:
+            if getattr(exc, "code", None) == "insufficient_quota":
+                raise LLMRejectedError(
+                    f"the endpoint says the account has no quota left: {self.redact(exc.message)}",
+                    hint="add credit to the account or use another --base-url/--model",
+                ) from None
+            raise _Retryable(
+                "429 rate limited", retry_after_seconds(exc.response.headers)
+            ) from None
+        except openai.APITimeoutError:
+            raise _Retryable(f"timed out after {self.options.timeout:g}s") from None
+        except openai.APIConnectionError as exc:
+            raise _Retryable(f"connection error: {self.redact(str(exc))}") from None
+        except openai.APIResponseValidationError as exc:
+            raise _Retryable(f"unreadable response: {self.redact(exc.message)}") from None
+        except openai.APIStatusError as exc:
+            self._handle_status(exc, mode)
+            raise AssertionError("unreachable") from None
+        except ValueError as exc:  # a body that is not JSON at all
+            raise _Retryable(f"unreadable response: {self.redact(str(exc))[:200]}") from None
+        if not hasattr(completion, "choices"):  # a non-JSON content type comes back as text
+            raise _Retryable("unreadable response: not a chat completion")
+        choice = completion.choices[0] if completion.choices else None
+        content = (choice.message.content or "") if choice else ""
+        usage = completion.usage
+        return _Answer(
+            content=content,
+            tokens_in=usage.prompt_tokens
+            if usage
+            else sum(approx_tokens(m["content"]) for m in messages),
+            tokens_out=usage.completion_tokens if usage else approx_tokens(content),
+            finish_reason=choice.finish_reason if choice else None,
+        )
+
+    async def _receive_stream(self, stream: Any, messages: list[dict[str, str]]) -> _Answer:
+        parts: list[str] = []
+        finish_reason = None
+        usage = None
+        async for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                if choice.delta and choice.delta.content:
+                    parts.append(choice.delta.content)
+                if choice.finish_reason:
+                    finish_reason = choice.finish_reason
+        content = "".join(parts)
+        return _Answer(
+            content=content,
+            tokens_in=usage.prompt_tokens
+            if usage
+            else sum(approx_tokens(m["content"]) for m in messages),
+            tokens_out=usage.completion_tokens if usage else approx_tokens(content),
+            finish_reason=finish_reason,
+        )
+
+    def _handle_status(self, exc: openai.APIStatusError, mode: str) -> None:
+        status = exc.status_code
+        message = self.redact(exc.message)
+        if status in (408, 409) or status >= 500:
+            raise _Retryable(f"{status} {message[:200]}", retry_after_seconds(exc.response.headers))
+        lowered = message.lower()
+        if status in (400, 422):
+            about_format = any(
+                w in lowered for w in ("response_format", "json_schema", "json_object")
+            )
+            if about_format and not self._mode_fixed and mode != "text":
+                # Step down from the mode this request used (concurrent calls may race here).
+                self._mode = MODES[MODES.index(mode) + 1]
+                raise _Downgraded()
+            if "max_tokens" in lowered and self._token_param == "max_tokens":
+                self._token_param = "max_completion_tokens"
+                raise _Downgraded()
+            if "stream_options" in lowered and self._send_stream_options:
+                self._send_stream_options = False
+                raise _Downgraded()
+        if status in (401, 403):
+            raise LLMRejectedError(
+                f"the endpoint refused the API key ({status}): {message}",
+                hint="check OPENAI_API_KEY (or api_key in surveygen.toml) and --base-url",
+            )
+        if status == 404:
+            raise LLMRejectedError(
+                f"the endpoint does not know this model or path (404): {message}",
+                hint="check --model against the server's model list, and that --base-url "
+                "ends in /v1",
+            )
+        raise LLMRejectedError(f"the endpoint rejected the request ({status}): {message}")
+
+
+class _Downgraded(Exception):
+    """The server rejected an optional feature; the request is sent again without it."""

@@ -1,0 +1,442 @@
+"""The ``write`` pipeline: gather → skeleton → digest → write → render, with a run directory.
+
+Each stage is a module in ``surveygen.stages``; this module only wires them together, keeps
+per-item state in ``state/`` (written atomically as each item finishes), times the stages and
+writes the report. Item failures (one paper whose digest keeps failing, say) are reported and
+skipped; failures that make the survey impossible (budget, a refused key, a full disk) stop
+the run with everything already paid for kept in the cache and the run directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from surveygen import __version__
+from surveygen.config import Settings
+from surveygen.errors import (
+    BudgetExceeded,
+    InputError,
+    LLMError,
+    LLMRejectedError,
+    NoEndpointError,
+    NotImplementedYet,
+    RunError,
+)
+from surveygen.models import Digest, Outline, Paper, Section
+from surveygen.rundir import RunDir, slugify
+from surveygen.ui import UI, StageProgress
+
+STAGES = ("gather", "skeleton", "digest", "refine", "write")
+MAX_TOPIC_CHARS = 2000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    topic: str
+    papers: tuple[Path, ...] = ()
+    out: Path | None = None
+    resume: bool = False
+    force: bool = False
+    dry_run: bool = False
+    full_text: bool = True
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    outputs: list[Path] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_topic(topic: str) -> str:
+    cleaned = " ".join(topic.split())
+    if not cleaned:
+        raise InputError("the topic is empty", hint='give it as: surveygen write "your topic"')
+    if len(cleaned) > MAX_TOPIC_CHARS:
+        raise InputError(
+            f"the topic is {len(cleaned)} characters long; the limit is {MAX_TOPIC_CHARS}",
+            hint="state the topic in a sentence or two",
+        )
+    return cleaned
+
+
+def require_endpoint(settings: Settings) -> None:
+    if settings.base_url is None and settings.api_key is None:
+        raise NoEndpointError(
+            "no LLM endpoint configured: set OPENAI_API_KEY to use OpenAI, or pass --base-url "
+            "http://host:port/v1 for another OpenAI-compatible server (vLLM, Ollama, ...). "
+            "An offline mode, --engine extractive, is coming and will need neither."
+        )
+
+
+def _fingerprint(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _state_name(key: str) -> str:
+    """A file name for an item key (keys may hold ':' which some file systems refuse)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+
+
+def plan_calls(papers: int, max_sections: int) -> dict[str, int]:
+    """Upper bounds on LLM calls per stage, not counting retries and repair requests."""
+    return {"skeleton": 1, "digest": papers, "write": max_sections}
+
+
+async def run_items(
+    items: Iterable[tuple[str, Callable[[], Awaitable[T]]]],
+    progress: StageProgress,
+) -> tuple[dict[str, T], dict[str, str]]:
+    """Run item jobs concurrently (the LLM client bounds the concurrency).
+
+    An item whose calls keep failing is recorded in the failures and skipped. A fatal error
+    (budget, refused key, unwritable output) cancels the other items and propagates.
+    """
+    results: dict[str, T] = {}
+    failures: dict[str, str] = {}
+
+    async def one(key: str, job: Callable[[], Awaitable[T]]) -> None:
+        try:
+            results[key] = await job()
+        except (BudgetExceeded, LLMRejectedError):
+            raise
+        except LLMError as exc:
+            failures[key] = exc.message
+        finally:
+            progress.advance()
+
+    tasks = [asyncio.ensure_future(one(key, job)) for key, job in items]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return results, failures
+
+
+class Pipeline:
+    """One ``surveygen write`` run."""
+
+    def __init__(self, settings: Settings, request: WriteRequest, ui: UI) -> None:
+        self.settings = settings
+        self.request = request
+        self.ui = ui
+        self.timings: dict[str, float] = {}
+        self.warnings: list[str] = []
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.ui.warn(message)
+
+    def _timed(self, stage: str, started: float) -> None:
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + time.monotonic() - started, 3)
+
+    # ---------------------------------------------------------------- gather
+
+    def gather(self) -> list[Paper]:
+        from surveygen.stages.gather import load_library
+
+        if not self.request.papers:
+            raise NotImplementedYet(
+                "searching arXiv", coming="the gather issue (#3); for now pass --papers FILE.jsonl"
+            )
+        started = time.monotonic()
+        with self.ui.stage("gather"):
+            result = load_library(self.request.papers, full_text=self.request.full_text)
+        for warning in result.warnings:
+            self._warn(warning)
+        self._timed("gather", started)
+        self.gather_counts = {"read": result.read, "skipped": result.skipped}
+        return list(result.papers)
+
+    # ---------------------------------------------------------------- main
+
+    async def run(self) -> RunResult:
+        from surveygen.llm.cache import AnswerCache
+        from surveygen.llm.client import LLMClient, LLMOptions
+        from surveygen.llm.ledger import Ledger, price_table
+
+        topic = validate_topic(self.request.topic)
+        papers = self.gather()
+        settings = self.settings
+        if self.request.dry_run:
+            return self.dry_run(topic, papers)
+        require_endpoint(settings)
+
+        out = self.request.out or Path("surveys") / slugify(topic)
+        rd = RunDir.open(out, topic, resume=self.request.resume, force=self.request.force)
+        rd.write_jsonl("papers.jsonl", (p.to_json() for p in papers))
+        library = {p.key: p for p in papers}
+
+        cache = AnswerCache(settings.cache_dir) if settings.cache else None
+        ledger = Ledger(price_table(settings.prices), settings.budget)
+        options = LLMOptions(
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            models={stage: settings.model_for(stage) for stage in STAGES},
+            default_model=settings.model,
+            concurrency=settings.concurrency,
+            timeout=settings.timeout,
+            max_tries=settings.max_tries,
+            retry_base_seconds=settings.retry_base_seconds,
+            retry_max_seconds=settings.retry_max_seconds,
+            temperature=settings.temperature,
+            max_output_tokens=settings.max_output_tokens,
+            stream=settings.stream,
+            structured_output=settings.structured_output,
+        )
+        llm = LLMClient(
+            options,
+            ledger=ledger,
+            cache=cache,
+            log=lambda entry: rd.append_jsonl("logs/calls.jsonl", entry),
+        )
+        if settings.budget is not None:
+            unpriced = {m for m in options.models.values() if ledger.cost_of(m, 1, 1) == 0.0}
+            if unpriced:
+                self._warn(
+                    f"no price known for {', '.join(sorted(unpriced))}: --budget cannot limit "
+                    'their cost (add [prices."MODEL"] to surveygen.toml)'
+                )
+        try:
+            try:
+                outline = await self.skeleton(llm, rd, topic, papers)
+                digests = await self.digest(llm, rd, topic, outline, papers)
+                final, sections = await self.write(llm, rd, outline, digests, library)
+            finally:
+                await llm.aclose()
+            return self.render(rd, topic, final, sections, digests, library, ledger)
+        finally:
+            if cache is not None:
+                cache.close()
+
+    def dry_run(self, topic: str, papers: list[Paper]) -> RunResult:
+        bounds = plan_calls(len(papers), self.settings.max_sections)
+        report = {
+            "topic": topic,
+            "papers": len(papers),
+            "planned_calls_upper_bound": bounds,
+            "total_upper_bound": sum(bounds.values()),
+            "models": {stage: self.settings.model_for(stage) for stage in STAGES},
+        }
+        return RunResult(
+            out_dir=self.request.out or Path("surveys") / slugify(topic), report=report
+        )
+
+    # ---------------------------------------------------------------- stages
+
+    async def skeleton(self, llm: Any, rd: RunDir, topic: str, papers: list[Paper]) -> Outline:
+        from surveygen.stages.skeleton import build_skeleton
+
+        saved = rd.read_json("state/outline.json") if self.request.resume else None
+        started = time.monotonic()
+        with self.ui.stage("skeleton", 1) as progress:
+            if saved is not None:
+                outline = Outline.from_json(saved)
+            else:
+                outline = await build_skeleton(
+                    llm, topic, papers, max_sections=self.settings.max_sections
+                )
+                rd.write_json("state/outline.json", outline.to_json())
+            progress.advance()
+        self._timed("skeleton", started)
+        return outline
+
+    async def digest(
+        self, llm: Any, rd: RunDir, topic: str, outline: Outline, papers: list[Paper]
+    ) -> dict[str, Digest]:
+        from surveygen.stages.digest import digest_paper
+
+        version = _fingerprint(outline.to_json())
+        context_tokens = 24_000
+
+        def job(paper: Paper) -> Callable[[], Awaitable[Digest]]:
+            path = f"state/digests/{_state_name(paper.key)}.json"
+
+            async def run() -> Digest:
+                saved = rd.read_json(path) if self.request.resume else None
+                if saved is not None and saved.get("outline") == version:
+                    return Digest.from_json(saved["digest"])
+                digest = await digest_paper(llm, topic, outline, paper, max_tokens=context_tokens)
+                rd.write_json(path, {"outline": version, "digest": digest.to_json()})
+                return digest
+
+            return run
+
+        started = time.monotonic()
+        with self.ui.stage("digest", len(papers)) as progress:
+            digests, failures = await run_items(((p.key, job(p)) for p in papers), progress)
+        for key, reason in sorted(failures.items()):
+            self._warn(f"digest of {key} skipped: {reason}")
+        self.digest_failures = sorted(failures)
+        self._timed("digest", started)
+        if not digests:
+            raise RunError(
+                "no paper could be digested; see the warnings above and logs/calls.jsonl",
+                hint="check the endpoint and --model, then rerun with --resume",
+            )
+        return digests
+
+    async def write(
+        self,
+        llm: Any,
+        rd: RunDir,
+        outline: Outline,
+        digests: Mapping[str, Digest],
+        library: Mapping[str, Paper],
+    ) -> tuple[Outline, dict[str, Section]]:
+        from surveygen.stages.write import evidence_by_node, parent_titles, prune, write_section
+
+        evidence = evidence_by_node(digests, library)
+        final, pruned = prune(outline, set(evidence))
+        self.pruned = pruned
+        if not final.leaves():
+            raise RunError(
+                "no section of the outline received evidence from any paper",
+                hint="check that --papers matches the topic; logs/calls.jsonl has the answers",
+            )
+        parents = parent_titles(final)
+        version = _fingerprint(final.to_json())
+
+        def job(node_id: str) -> Callable[[], Awaitable[Section]]:
+            node = final.find(node_id)
+            assert node is not None
+            path = f"state/sections/{_state_name(node_id)}.json"
+
+            async def run() -> Section:
+                saved = rd.read_json(path) if self.request.resume else None
+                if saved is not None and saved.get("outline") == version:
+                    return Section.from_json(saved["section"])
+                section = await write_section(
+                    llm,
+                    final,
+                    node,
+                    evidence[node_id],
+                    library_keys=library.keys(),
+                    parent_title=parents.get(node_id),
+                )
+                rd.write_json(path, {"outline": version, "section": section.to_json()})
+                return section
+
+            return run
+
+        leaves = [leaf.id for leaf in final.leaves()]
+        started = time.monotonic()
+        with self.ui.stage("write", len(leaves)) as progress:
+            sections, failures = await run_items(((i, job(i)) for i in leaves), progress)
+        for node_id, reason in sorted(failures.items()):
+            self._warn(f"section {node_id} ({final.find(node_id).title}) left out: {reason}")  # type: ignore[union-attr]
+        self._timed("write", started)
+        if failures:
+            final, more = prune(final, set(sections))
+            self.pruned += more
+        if not sections:
+            raise RunError("no section could be written; see the warnings above")
+        return final, sections
+
+    def render(
+        self,
+        rd: RunDir,
+        topic: str,
+        outline: Outline,
+        sections: dict[str, Section],
+        digests: Mapping[str, Digest],
+        library: Mapping[str, Paper],
+        ledger: Any,
+    ) -> RunResult:
+        from surveygen.stages.render import render_markdown, render_outline_md
+
+        started = time.monotonic()
+        with self.ui.stage("render", 1) as progress:
+            survey = render_markdown(
+                outline, sections, library, user_dir=self.settings.templates_dir
+            )
+            rd.write_text("survey.md", survey.text)
+            rd.write_text(
+                "outline.md", render_outline_md(outline, user_dir=self.settings.templates_dir)
+            )
+            progress.advance()
+        self._timed("render", started)
+        report = self.build_report(topic, outline, sections, digests, library, survey, ledger)
+        rd.write_json("report.json", report)
+        outputs = [rd.path / "survey.md", rd.path / "outline.md", rd.path / "report.json"]
+        return RunResult(out_dir=rd.path, outputs=outputs, report=report)
+
+    def build_report(
+        self,
+        topic: str,
+        outline: Outline,
+        sections: Mapping[str, Section],
+        digests: Mapping[str, Digest],
+        library: Mapping[str, Paper],
+        survey: Any,
+        ledger: Any,
+    ) -> dict[str, Any]:
+        from surveygen.citations import find_citations
+
+        body = survey.text.split("\n## References", 1)[0]
+        with_evidence = sum(1 for d in digests.values() if d.nodes)
+        removed = sum(len(s.removed_citations) for s in sections.values()) + len(survey.removed)
+        return {
+            "topic": topic,
+            "surveygen_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "words": len(re.findall(r"\b\w+\b", body)),
+            "sections": sum(1 for _ in outline.walk()),
+            "leaf_sections": len(outline.leaves()),
+            "depth": outline.depth,
+            "papers": {
+                "kept": len(library),
+                "read": self.gather_counts["read"],
+                "skipped_input": self.gather_counts["skipped"],
+                "digested": len(digests),
+                "digest_failed": getattr(self, "digest_failures", []),
+                "with_evidence": with_evidence,
+            },
+            "citations": {
+                "distinct_cited": len(survey.cited),
+                "reference_coverage": round(len(survey.cited) / len(library), 4)
+                if library
+                else 0.0,
+                # citations left in [@key] form after numbering: must be 0
+                "unresolved": len(find_citations(survey.text)),
+                "removed_unknown_keys": removed,
+                "removed_numeric_brackets": survey.stray_numeric,
+            },
+            "evidence": {
+                "kept_quotes": sum(len(n.evidence) for d in digests.values() for n in d.nodes),
+                "dropped_quotes": sum(d.dropped_quotes for d in digests.values()),
+            },
+            "pruned_sections": getattr(self, "pruned", []),
+            "llm": ledger.to_json(),
+            "seconds_per_stage": self.timings,
+            "settings": self.settings.describe(),
+            "warnings": self.warnings,
+        }
+
+
+def summary_lines(report: Mapping[str, Any]) -> list[str]:
+    """The short quality summary printed on stderr after a run."""
+    llm = report["llm"]
+    cites = report["citations"]
+    return [
+        f"survey: {report['words']} words, {report['sections']} sections (depth {report['depth']})",
+        f"papers: {report['papers']['kept']} kept, {cites['distinct_cited']} cited "
+        f"(coverage {cites['reference_coverage']:.0%}), {cites['removed_unknown_keys']} unknown "
+        f"citation(s) removed, {report['evidence']['dropped_quotes']} unverifiable quote(s) "
+        "dropped",
+        f"llm: {llm['calls']} calls, {llm['cache_hits']} cache hits, {llm['tokens_in']} tokens in, "
+        f"{llm['tokens_out']} out, ${llm['cost_usd']:.4f}",
+    ]

@@ -1,0 +1,109 @@
+"""Write: one call per leaf section, from the evidence the digests placed on it.
+
+The model cites as ``[@key]``; the citation guard then keeps only keys of papers in the
+library (an unknown key is removed and counted, never remapped to another paper). Leaves that
+no paper has evidence for are pruned from the outline before writing, so no section is written
+from nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from surveygen.citations import guard_citations
+from surveygen.llm.client import LLMClient
+from surveygen.llm.prompts import render_prompt
+from surveygen.models import Digest, NodeDigest, Outline, OutlineNode, Paper, Section
+
+STAGE = "write"
+MIN_WORDS, MAX_WORDS = 180, 350
+LANGUAGE = "English"
+
+_HEADING = re.compile(r"^\s*#{1,6}\s.*$\n?", re.M)
+
+
+@dataclass(frozen=True)
+class SectionEvidence:
+    paper: Paper
+    digest: NodeDigest
+
+
+def evidence_by_node(
+    digests: Mapping[str, Digest], papers: Mapping[str, Paper]
+) -> dict[str, list[SectionEvidence]]:
+    """Evidence per node id, strongest first (confidence, then more quotes), stable on key."""
+    found: dict[str, list[SectionEvidence]] = {}
+    for key in sorted(digests):
+        for node in digests[key].nodes:
+            found.setdefault(node.node_id, []).append(SectionEvidence(papers[key], node))
+    for items in found.values():
+        items.sort(key=lambda e: (-e.digest.confidence, -len(e.digest.evidence), e.paper.key))
+    return found
+
+
+def prune(outline: Outline, has_evidence: Collection[str]) -> tuple[Outline, list[str]]:
+    """Drop leaves without evidence, and parents left with no children; return what went."""
+    removed: list[str] = []
+
+    def keep(node: OutlineNode) -> OutlineNode | None:
+        if node.is_leaf:
+            if node.id in has_evidence:
+                return node
+            removed.append(node.id)
+            return None
+        children = tuple(c for c in (keep(child) for child in node.children) if c is not None)
+        if not children:
+            removed.append(node.id)
+            return None
+        return OutlineNode(node.id, node.title, node.description, children)
+
+    sections = tuple(s for s in (keep(node) for node in outline.sections) if s is not None)
+    return Outline(outline.title, sections), removed
+
+
+def clean_section_text(text: str) -> str:
+    """Remove headings the model added despite being asked not to."""
+    return _HEADING.sub("", text).strip()
+
+
+def parent_titles(outline: Outline) -> dict[str, str]:
+    parents: dict[str, str] = {}
+    for node, _ in outline.walk():
+        for child in node.children:
+            parents[child.id] = node.title
+    return parents
+
+
+async def write_section(
+    llm: LLMClient,
+    outline: Outline,
+    node: OutlineNode,
+    evidence: Sequence[SectionEvidence],
+    *,
+    library_keys: Collection[str],
+    parent_title: str | None,
+) -> Section:
+    prompt = render_prompt(
+        "write",
+        language=LANGUAGE,
+        survey_title=outline.title,
+        parent_title=parent_title,
+        section={"title": node.title, "description": node.description},
+        evidence=[
+            {
+                "key": e.paper.key,
+                "title": e.paper.title,
+                "year": e.paper.year,
+                "summary": e.digest.summary,
+                "quotes": [f'- "{q.quote}"' for q in e.digest.evidence],
+            }
+            for e in evidence
+        ],
+        min_words=MIN_WORDS,
+        max_words=MAX_WORDS,
+    )
+    raw = await llm.text(prompt, stage=STAGE, item=node.id)
+    guarded = guard_citations(clean_section_text(raw), library_keys)
+    return Section(node_id=node.id, text=guarded.text, removed_citations=guarded.removed)
