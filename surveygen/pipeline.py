@@ -384,8 +384,6 @@ class Pipeline:
         survey: Any,
         ledger: Any,
     ) -> dict[str, Any]:
-        from surveygen.citations import find_citations
-
         body = survey.text.split("\n## References", 1)[0]
         with_evidence = sum(1 for d in digests.values() if d.nodes)
         removed = sum(len(s.removed_citations) for s in sections.values()) + len(survey.removed)
@@ -410,8 +408,8 @@ class Pipeline:
                 "reference_coverage": round(len(survey.cited) / len(library), 4)
                 if library
                 else 0.0,
-                # citations left in [@key] form after numbering: must be 0
-                "unresolved": len(find_citations(survey.text)),
+                # anything still looking like a [@key] citation after numbering: must be 0
+                "unresolved": len(re.findall(r"\[@[^\]]*\]", survey.text)),
                 "removed_unknown_keys": removed,
                 "removed_numeric_brackets": survey.stray_numeric,
             },

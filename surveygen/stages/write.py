@@ -22,6 +22,8 @@ MIN_WORDS, MAX_WORDS = 180, 350
 LANGUAGE = "English"
 
 _HEADING = re.compile(r"^\s*#{1,6}\s.*$\n?", re.M)
+# A whole answer wrapped in one code fence, whatever its label (some servers fence everything).
+_WHOLE_FENCE = re.compile(r"\A\s*(`{3,}|~{3,})[^\n]*\n(.*?)\n\s*\1\s*\Z", re.S)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,14 @@ def prune(outline: Outline, has_evidence: Collection[str]) -> tuple[Outline, lis
 
 
 def clean_section_text(text: str) -> str:
-    """Remove headings the model added despite being asked not to."""
+    """Unwrap a fenced answer and remove headings the model added despite being asked not to.
+
+    Section prose never holds code, and text left inside a fence would hide its citations
+    from the guard.
+    """
+    fenced = _WHOLE_FENCE.match(text)
+    if fenced:
+        text = fenced.group(2)
     return _HEADING.sub("", text).strip()
 
 
