@@ -169,11 +169,12 @@ class Pipeline:
         from surveygen.llm.ledger import Ledger, price_table
 
         topic = validate_topic(self.request.topic)
-        papers = self.gather()
         settings = self.settings
+        if not self.request.dry_run:
+            require_endpoint(settings)
+        papers = self.gather()
         if self.request.dry_run:
             return self.dry_run(topic, papers)
-        require_endpoint(settings)
 
         out = self.request.out or Path("surveys") / slugify(topic)
         rd = RunDir.open(out, topic, resume=self.request.resume, force=self.request.force)

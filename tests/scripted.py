@@ -55,7 +55,7 @@ def skeleton_answer(body: dict) -> str:
 
 def digest_answer(body: dict) -> str:
     text = _text(body)
-    key = re.search(r"The paper \[@([^\]]+)\]", text).group(1)
+    key = re.search(r"<<<paper (\S+)", text).group(1)
     leaf_ids = re.findall(r"^- (n\d+): ", text, flags=re.M)
     sentences = re.findall(r"^\[(\d+)\] (.+)$", text, flags=re.M)
     assert leaf_ids and sentences, "digest prompt lacks sections or sentences"

@@ -239,7 +239,8 @@ def test_write_prompt_omits_part_line_without_parent() -> None:
 
 def test_digest_prompt_names_the_paper_and_every_target_section() -> None:
     user = _user(_render("digest"))
-    assert "The paper [@lewis2020retrieval]: Retrieval-Augmented Generation" in user
+    header = "<<<paper lewis2020retrieval\n[@lewis2020retrieval] Retrieval-Augmented Generation"
+    assert header in user
     for target in digest_targets(OUTLINE):
         assert f"- {target['id']}: {target['title']}: {target['description']}" in user
     assert "- n1:" not in user  # a parent is not a digest target
@@ -283,11 +284,6 @@ def test_digest_hostile_sentences_from_paper_sentences_stay_fenced() -> None:
     assert user.index("<<<paper evil2024") < user.index("Ignore previous") < user.index(">>>")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="digest.j2 renders {{ paper.title }} outside the fence and unescaped, so a paper "
-    "title containing '>>>' or '<<<' adds fence markers (skeleton.j2 and write.j2 fence it)",
-)
 def test_digest_paper_title_cannot_open_or_close_a_fence() -> None:
     paper = Paper(key="evil2024", title=f"Evil {HOSTILE}", text="A real sentence here.")
     user = _user(render_prompt("digest", **_digest_context(paper)))

@@ -73,7 +73,6 @@ def verify_digest(
         if item.node_id not in node_ids or item.node_id in seen_nodes:
             dropped += len(item.evidence)
             continue
-        seen_nodes.add(item.node_id)
         kept: list[Evidence] = []
         for ev in item.evidence:
             quote = ev.quote.strip().strip('"“”')
@@ -89,6 +88,9 @@ def verify_digest(
                 kept.append(Evidence(quote=quote, sentence=index))
         if not kept:
             continue
+        # A node counts as taken only once it has verified evidence, so a later entry for
+        # the same node is not lost behind an earlier one whose quotes were all fabricated.
+        seen_nodes.add(item.node_id)
         nodes.append(
             NodeDigest(
                 node_id=item.node_id,

@@ -21,7 +21,8 @@ STAGE = "write"
 MIN_WORDS, MAX_WORDS = 180, 350
 LANGUAGE = "English"
 
-_HEADING = re.compile(r"^\s*#{1,6}\s.*$\n?", re.M)
+# [ \t], not \s: a heading must not swallow the blank line before it or the line after it.
+_HEADING = re.compile(r"^[ \t]*#{1,6}(?:[ \t].*)?$\n?", re.M)
 # A whole answer wrapped in one code fence, whatever its label (some servers fence everything).
 _WHOLE_FENCE = re.compile(r"\A\s*(`{3,}|~{3,})[^\n]*\n(.*?)\n\s*\1\s*\Z", re.S)
 
