@@ -135,6 +135,9 @@ class Pipeline:
         self.ui = ui
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = []
+        self.gather_counts = {"read": 0, "skipped": 0}
+        self.digest_failures: list[str] = []
+        self.pruned: list[str] = []
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -401,7 +404,7 @@ class Pipeline:
                 "read": self.gather_counts["read"],
                 "skipped_input": self.gather_counts["skipped"],
                 "digested": len(digests),
-                "digest_failed": getattr(self, "digest_failures", []),
+                "digest_failed": self.digest_failures,
                 "with_evidence": with_evidence,
             },
             "citations": {
@@ -418,7 +421,7 @@ class Pipeline:
                 "kept_quotes": sum(len(n.evidence) for d in digests.values() for n in d.nodes),
                 "dropped_quotes": sum(d.dropped_quotes for d in digests.values()),
             },
-            "pruned_sections": getattr(self, "pruned", []),
+            "pruned_sections": self.pruned,
             "llm": ledger.to_json(),
             "seconds_per_stage": self.timings,
             "settings": self.settings.describe(),

@@ -197,10 +197,15 @@ def test_tolerates_wrapped_json(fake_llm, wrap):
 def test_one_repair_or_retry_recovers_from_a_bad_answer(fake_llm, fault):
     fake_llm.reply("Give a pair", GOOD)
     fake_llm.inject(fault)
-    assert run(structured(make_client(fake_llm))).score == 3
+    log: list = []
+    assert run(structured(make_client(fake_llm, log=log))).score == 3
     requests = fake_llm.chat_requests()
     assert len(requests) == 2
-    if fault != "empty":  # a parse error is shown to the model; an empty answer is just retried
+    if fault == "empty":  # an empty answer is simply asked again
+        assert [e["repair"] for e in log] == [False, False]
+        assert log[0]["error"] == "empty answer"
+    else:  # a parse error is shown to the model
+        assert [e["repair"] for e in log] == [False, True]
         repair = requests[1].body["messages"]
         assert repair[-2]["role"] == "assistant"
         assert "could not be used" in repair[-1]["content"]

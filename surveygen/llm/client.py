@@ -274,6 +274,7 @@ class LLMClient:
         latency: float = 0.0,
         error: str | None = None,
         mode: str | None = None,
+        repair: bool = False,
     ) -> None:
         tokens_in = answer.tokens_in if answer else 0
         tokens_out = answer.tokens_out if answer else 0
@@ -296,6 +297,7 @@ class LLMClient:
                 "tokens_out": tokens_out,
                 "latency_s": round(latency, 3),
                 "cache_hit": cache_hit,
+                "repair": repair,
                 "attempts": attempts,
                 "error": self.redact(error) if error else None,
             }
@@ -316,13 +318,13 @@ class LLMClient:
         opts = self.options
         last_reason = "no attempt made"
         attempt = 0
-        started = time.monotonic()
         while attempt < opts.max_tries:
             attempt += 1
             mode = self._mode if schema is not None else "text"
             sent = self._with_instructions(messages, schema, mode)
             est_in = sum(approx_tokens(m["content"]) for m in sent)
             reservation = self.ledger.reserve(model, est_in, opts.max_output_tokens)
+            sent_at = time.monotonic()
             try:
                 answer = await self._send(sent, schema, mode, model)
             except _Retryable as exc:
@@ -354,22 +356,7 @@ class LLMClient:
                 continue
             finally:
                 self.ledger.release(reservation)
-            latency = time.monotonic() - started
-            if not answer.content.strip():
-                last_reason = "empty answer"
-                self._record(
-                    stage,
-                    prompt,
-                    model,
-                    answer,
-                    cache_hit=False,
-                    item=item,
-                    attempts=attempt,
-                    latency=latency,
-                    error="empty answer",
-                    mode=mode,
-                )
-                continue
+            empty = not answer.content.strip()
             self._record(
                 stage,
                 prompt,
@@ -378,10 +365,14 @@ class LLMClient:
                 cache_hit=False,
                 item=item,
                 attempts=attempt,
-                latency=latency,
-                error="repair request" if repair else None,
+                latency=time.monotonic() - sent_at,
+                error="empty answer" if empty else None,
                 mode=mode,
+                repair=repair,
             )
+            if empty:
+                last_reason = "empty answer"
+                continue
             return answer
         raise LLMError(
             f"{stage}: giving up on a {model} call{f' for {item}' if item else ''} after "
