@@ -203,6 +203,8 @@ class FakeLLMServer:
     Attributes you may set at any time:
         latency: ``(base_seconds, per_output_token_seconds)`` slept before each completion.
         reject_response_formats: ``response_format.type`` values answered with a 400.
+        reject_params: request fields answered with a 400 "Unsupported parameter", the way
+            OpenAI's reasoning models refuse ``max_tokens`` (``{"max_tokens"}``).
         require_api_key: when set, ``Authorization`` must be ``Bearer <key>`` or a 401 follows.
         responder: the default responder.
     """
@@ -221,6 +223,7 @@ class FakeLLMServer:
         self.host = host
         self.latency: tuple[float, float] = (0.0, 0.0)
         self.reject_response_formats: set[str] = set()
+        self.reject_params: set[str] = set()
         self.require_api_key: str | None = None
         self._wrap: str | None = None
         self._lock = threading.Lock()
@@ -399,8 +402,8 @@ class FakeLLMServer:
     def reset(self) -> None:
         """Forget recorded requests and errors, rules, queued faults and fault rates.
 
-        ``latency``, ``wrap``, ``reject_response_formats``, ``require_api_key`` and the
-        default responder are kept.
+        ``latency``, ``wrap``, ``reject_response_formats``, ``reject_params``,
+        ``require_api_key`` and the default responder are kept.
         """
         with self._lock:
             self._requests.clear()
@@ -719,6 +722,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "'messages' is a required property and must be a non-empty array",
                 "invalid_request_error",
                 param="messages",
+            )
+            return
+        for param in sorted(fake.reject_params & body.keys()):
+            self._send_error(
+                400,
+                f"Unsupported parameter: '{param}' is not supported with this model.",
+                "invalid_request_error",
+                param=param,
             )
             return
         response_format = body.get("response_format")

@@ -328,3 +328,13 @@ def test_text_answers_strip_think_blocks(fake_llm):
 
     assert run(go()) == "The answer [@a]."
     assert "response_format" not in fake_llm.chat_requests()[0].body
+
+
+def test_servers_refusing_max_tokens_get_max_completion_tokens(fake_llm):
+    fake_llm.reply("Give a pair", GOOD)
+    fake_llm.reject_params = {"max_tokens"}
+    client = make_client(fake_llm, max_output_tokens=500)
+    assert run(structured(client)).score == 3
+    first, second = (r.body for r in fake_llm.chat_requests())
+    assert first["max_tokens"] == 500 and "max_completion_tokens" not in first
+    assert second["max_completion_tokens"] == 500 and "max_tokens" not in second
