@@ -87,15 +87,22 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _clear(directory: Path) -> None:
-    try:
-        for child in directory.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    except OSError as exc:
-        raise OutputError(f"cannot clear {directory}: {exc.strerror or exc}") from exc
+# What a run writes under state/ and logs/: the only things a fresh start may delete, so a
+# folder given as --out never loses a file surveygen did not write.
+OWNED_STATE = ("state/outline.json", "state/digests", "state/sections")
+OWNED_LOGS = ("logs/calls.jsonl",)
+
+
+def _remove(root: Path, relpaths: tuple[str, ...]) -> None:
+    for rel in relpaths:
+        target = root / rel
+        try:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot clear {target}: {exc.strerror or exc}") from exc
 
 
 class RunDir:
@@ -111,7 +118,9 @@ class RunDir:
     def open(cls, path: Path, topic: str, *, resume: bool = False, force: bool = False) -> RunDir:
         """Open ``path`` for a run on ``topic``, creating it with ``state/`` and ``logs/``.
 
-        - a new directory (or one without a manifest) starts a run;
+        - a new or empty directory starts a run; a non-empty one without a manifest is
+          refused unless ``force`` (it may be the user's own folder);
+        - only the files a run writes are ever deleted (``OWNED_STATE``, ``OWNED_LOGS``);
         - the same topic without ``resume`` starts afresh: ``state/`` is emptied, logs are
           kept and appended to (the LLM cache makes the rerun cost nothing);
         - ``resume`` keeps everything and needs a manifest for the same topic;
@@ -126,6 +135,12 @@ class RunDir:
             )
         if path.exists() and not path.is_dir():
             raise InputError(f"--out {path}: exists and is not a directory")
+        if path.is_dir() and not force and not (path / MANIFEST).exists() and any(path.iterdir()):
+            raise InputError(
+                f"--out {path}: the folder is not empty and holds no surveygen run",
+                hint="choose a new or empty folder, or pass --force to use it anyway "
+                "(surveygen then replaces only the files it writes itself)",
+            )
         try:
             for sub in (path, path / "state", path / "logs"):
                 sub.mkdir(parents=True, exist_ok=True)
@@ -149,9 +164,7 @@ class RunDir:
             return rd
         if manifest is not None and old_topic != topic and not force:
             raise rd._mismatch(old_topic)
-        _clear(path / "state")
-        if force:
-            _clear(path / "logs")
+        _remove(path, OWNED_STATE + (OWNED_LOGS if force else ()))
         rd.write_json(
             MANIFEST,
             {

@@ -338,3 +338,39 @@ def test_servers_refusing_max_tokens_get_max_completion_tokens(fake_llm):
     first, second = (r.body for r in fake_llm.chat_requests())
     assert first["max_tokens"] == 500 and "max_completion_tokens" not in first
     assert second["max_completion_tokens"] == 500 and "max_tokens" not in second
+
+
+def test_a_request_the_endpoint_rejects_fails_that_item_only(fake_llm):
+    # The server refuses both token-limit parameters: after the one fallback there is
+    # nothing left to try, and sending the same request again would fail again.
+    fake_llm.reject_params = {"max_tokens", "max_completion_tokens"}
+    fake_llm.reply("Give a pair", GOOD)
+    with pytest.raises(LLMError) as info:
+        run(structured(make_client(fake_llm)))
+    assert not isinstance(info.value, LLMRejectedError)  # not fatal for the whole run
+    assert "400" in str(info.value)
+    assert len(fake_llm.chat_requests()) == 2
+
+
+def test_budget_is_reserved_only_for_calls_on_the_wire(fake_llm):
+    # Each call may cost up to $0.0050 (max_output_tokens=5000 at $1/M out); the budget of
+    # $0.012 cannot hold six queued calls at once, but one running call at a time fits,
+    # because the real calls cost far less than their worst case.
+    fake_llm.reply("Give a pair", GOOD)
+    ledger = Ledger(price_table({"fake-model": {"input": 1.0, "output": 1.0}}), budget=0.012)
+    client = make_client(fake_llm, ledger=ledger, concurrency=1, max_output_tokens=5000)
+
+    async def many():
+        prompts = [
+            Prompt("unit", "v1", ({"role": "user", "content": f"Give a pair {i}"},))
+            for i in range(6)
+        ]
+        try:
+            return await asyncio.gather(
+                *(client.structured(p, Pair, stage="digest") for p in prompts)
+            )
+        finally:
+            await client.aclose()
+
+    assert len(run(many())) == 6
+    assert ledger.spent < 0.012

@@ -266,3 +266,17 @@ def test_write_jsonl(tmp_path: Path) -> None:
     assert '"é"' in lines[0]
     rd.write_jsonl("papers.jsonl", [])
     assert path.read_text(encoding="utf-8") == ""
+
+
+def test_a_foreign_folder_is_refused_and_never_emptied(tmp_path: Path) -> None:
+    (tmp_path / "state" / "important").mkdir(parents=True)
+    (tmp_path / "state" / "important" / "thesis.tex").write_text("mine", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("mine too", encoding="utf-8")
+    with pytest.raises(InputError, match="not empty and holds no surveygen run"):
+        RunDir.open(tmp_path, TOPIC)
+    rd = RunDir.open(tmp_path, TOPIC, force=True)
+    rd.write_json("state/outline.json", {"x": 1})
+    RunDir.open(tmp_path, "Other topic", force=True)
+    assert (tmp_path / "state" / "important" / "thesis.tex").read_text(encoding="utf-8") == "mine"
+    assert (tmp_path / "notes.txt").exists()
+    assert not (tmp_path / "state" / "outline.json").exists()

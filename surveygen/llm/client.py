@@ -235,7 +235,10 @@ class LLMClient:
     # ------------------------------------------------------------------ internals
 
     def _params(self) -> dict[str, Any]:
+        # The endpoint is part of the key: one model name may mean different models on two
+        # servers. Only the key's hash is stored, never the URL itself.
         return {
+            "endpoint": self.options.base_url,
             "temperature": self.options.temperature,
             "max_tokens": self.options.max_output_tokens,
         }
@@ -322,11 +325,9 @@ class LLMClient:
             attempt += 1
             mode = self._mode if schema is not None else "text"
             sent = self._with_instructions(messages, schema, mode)
-            est_in = sum(approx_tokens(m["content"]) for m in sent)
-            reservation = self.ledger.reserve(model, est_in, opts.max_output_tokens)
             sent_at = time.monotonic()
             try:
-                answer = await self._send(sent, schema, mode, model)
+                answer, reservation = await self._send(sent, schema, mode, model)
             except _Retryable as exc:
                 last_reason = exc.reason
                 self._record(
@@ -354,26 +355,34 @@ class LLMClient:
             except _Downgraded:
                 attempt -= 1  # the server told us what it supports; that try does not count
                 continue
-            finally:
-                self.ledger.release(reservation)
             empty = not answer.content.strip()
-            self._record(
-                stage,
-                prompt,
-                model,
-                answer,
-                cache_hit=False,
-                item=item,
-                attempts=attempt,
-                latency=time.monotonic() - sent_at,
-                error="empty answer" if empty else None,
-                mode=mode,
-                repair=repair,
-            )
-            if empty:
-                last_reason = "empty answer"
-                continue
-            return answer
+            try:
+                self._record(
+                    stage,
+                    prompt,
+                    model,
+                    answer,
+                    cache_hit=False,
+                    item=item,
+                    attempts=attempt,
+                    latency=time.monotonic() - sent_at,
+                    error="empty answer" if empty else None,
+                    mode=mode,
+                    repair=repair,
+                )
+            finally:
+                # Released only once the real cost is on the ledger, so no other call can
+                # slip under the budget in between.
+                self.ledger.release(reservation)
+            if not empty:
+                return answer
+            last_reason = "empty answer"
+            if attempt < opts.max_tries:
+                await asyncio.sleep(
+                    backoff_seconds(
+                        attempt, opts.retry_base_seconds, opts.retry_max_seconds, None, self._rng
+                    )
+                )
         raise LLMError(
             f"{stage}: giving up on a {model} call{f' for {item}' if item else ''} after "
             f"{opts.max_tries} tries; last error: {self.redact(last_reason)}",
@@ -415,15 +424,31 @@ class LLMClient:
 
     async def _send(
         self, messages: list[dict[str, str]], schema: type[BaseModel] | None, mode: str, model: str
-    ) -> _Answer:
+    ) -> tuple[_Answer, float]:
+        """One HTTP request; returns the answer and the budget reservation still held for it.
+
+        The worst-case cost is reserved only once a concurrency slot is free, so calls waiting
+        in the queue hold no part of the budget.
+        """
         args = self._request_args(messages, schema, mode, model)
+        est_in = sum(approx_tokens(m["content"]) for m in messages)
+        async with self._semaphore:
+            reservation = self.ledger.reserve(model, est_in, self.options.max_output_tokens)
+            try:
+                return await self._request(args, messages, mode), reservation
+            except BaseException:
+                self.ledger.release(reservation)
+                raise
+
+    async def _request(
+        self, args: dict[str, Any], messages: list[dict[str, str]], mode: str
+    ) -> _Answer:
+        """Send ``args``; map the openai client's errors onto retry, downgrade or failure."""
         try:
-            async with self._semaphore:
-                if self.options.stream:
-                    return await self._receive_stream(
-                        await self._client.chat.completions.create(**args), messages
-                    )
-                completion = await self._client.chat.completions.create(**args)
+            if self.options.stream:
+                stream = await self._client.chat.completions.create(**args)
+                return await self._receive_stream(stream, messages)
+            completion = await self._client.chat.completions.create(**args)
         except openai.RateLimitError as exc:
             if getattr(exc, "code", None) == "insufficient_quota":
                 raise LLMRejectedError(
@@ -442,6 +467,8 @@ class LLMClient:
         except openai.APIStatusError as exc:
             self._handle_status(exc, mode)
             raise AssertionError("unreachable") from None
+        except openai.APIError as exc:  # e.g. an error event in the middle of a stream
+            raise _Retryable(f"endpoint error: {self.redact(str(exc))[:200]}") from None
         except ValueError as exc:  # a body that is not JSON at all
             raise _Retryable(f"unreadable response: {self.redact(str(exc))[:200]}") from None
         if not hasattr(completion, "choices"):  # a non-JSON content type comes back as text
@@ -491,16 +518,22 @@ class LLMClient:
                 w in lowered for w in ("response_format", "json_schema", "json_object")
             )
             if about_format and not self._mode_fixed and mode != "text":
-                # Step down from the mode this request used (concurrent calls may race here).
-                self._mode = MODES[MODES.index(mode) + 1]
+                # Step down from the mode this request used, never back up: concurrent
+                # requests sent in an earlier mode may be refused after a later one was.
+                lower = MODES.index(mode) + 1
+                if lower > MODES.index(self._mode):
+                    self._mode = MODES[lower]
                 raise _Downgraded()
-            if "max_tokens" in lowered and self._token_param == "max_tokens":
+            refuses_max_tokens = "max_completion_tokens" in lowered or (
+                "max_tokens" in lowered and ("unsupported" in lowered or "not supported" in lowered)
+            )
+            if refuses_max_tokens and self._token_param == "max_tokens":
                 self._token_param = "max_completion_tokens"
                 raise _Downgraded()
             if "stream_options" in lowered and self._send_stream_options:
                 self._send_stream_options = False
                 raise _Downgraded()
-        if status in (401, 403):
+        if status in (401, 402, 403):
             raise LLMRejectedError(
                 f"the endpoint refused the API key ({status}): {message}",
                 hint="check OPENAI_API_KEY (or api_key in surveygen.toml) and --base-url",
@@ -511,7 +544,9 @@ class LLMClient:
                 hint="check --model against the server's model list, and that --base-url "
                 "ends in /v1",
             )
-        raise LLMRejectedError(f"the endpoint rejected the request ({status}): {message}")
+        # Anything else concerns this request only (too long for the context, a content
+        # filter, ...): sending it again would fail again, but other items may well succeed.
+        raise LLMError(f"the endpoint rejected the request ({status}): {message}")
 
 
 class _Downgraded(Exception):
