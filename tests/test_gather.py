@@ -389,3 +389,20 @@ def test_sample_library_loads_cleanly() -> None:
         assert paper.authors and paper.year and paper.arxiv_id
         assert paper.abstract.count(". ") >= 3
         assert paper.source == "file:sample_library.jsonl"
+
+
+@pytest.mark.parametrize("given", ["smith2020.", "smith-", "smith:"])
+def test_given_keys_the_citation_parser_cannot_read_whole_are_replaced(
+    tmp_path: Path, given: str
+) -> None:
+    from surveygen.citations import find_citations
+
+    path = tmp_path / "lib.jsonl"
+    path.write_text(
+        json.dumps({"title": "Deep Things", "authors": ["Ann Smith"], "year": 2020, "key": given})
+        + "\n",
+        encoding="utf-8",
+    )
+    key = load_library([path]).papers[0].key
+    assert key != given
+    assert find_citations(f"[@{key}]") == [key]

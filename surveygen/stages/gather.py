@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from surveygen import citations
 from surveygen.errors import InputError, NotImplementedYet
 from surveygen.models import Paper
 from surveygen.text import ascii_fold, normalise
@@ -52,7 +53,8 @@ class GatherResult:
 # --------------------------------------------------------------------------------------------
 # Citation keys
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_:.\-]*$")
+# A given key is kept only if the citation parser reads it back whole (one pattern for both).
+KEY_PATTERN = re.compile(rf"^{citations.KEY_PATTERN}$")
 # fmt: off
 _STOPWORDS = frozenset({
     "a", "an", "the", "on", "of", "for", "in", "to", "towards", "toward", "with", "and", "via",
