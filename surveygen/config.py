@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -128,7 +129,21 @@ class Settings:
                 value = {k: dict(v) if isinstance(v, Mapping) else v for k, v in value.items()}
             out[f.name] = value
         out["api_key"] = "***" if self.api_key else None
+        out["base_url"] = public_url(self.base_url)
         return out
+
+
+def public_url(url: str | None) -> str | None:
+    """``url`` without credentials: user:password and the query string (``?api-key=...``)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if parts.username or parts.password:
+        host = f"***@{host}"
+    return urlunsplit((parts.scheme, host, parts.path, "***" if parts.query else "", ""))
 
 
 _SETTING_KEYS = tuple(f.name for f in fields(Settings) if f.name not in ("sources", "warnings"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from surveygen import __version__
-from surveygen.config import Settings
+from surveygen.config import STAGES, Settings
 from surveygen.errors import (
     BudgetExceeded,
     InputError,
@@ -31,10 +31,9 @@ from surveygen.errors import (
     RunError,
 )
 from surveygen.models import Digest, Outline, Paper, Section
-from surveygen.rundir import RunDir, slugify
+from surveygen.rundir import RunDir, default_out_dir
 from surveygen.ui import UI, StageProgress
 
-STAGES = ("gather", "skeleton", "digest", "refine", "write")
 MAX_TOPIC_CHARS = 2000
 T = TypeVar("T")
 
@@ -84,8 +83,10 @@ def _fingerprint(obj: Any) -> str:
 
 
 def _state_name(key: str) -> str:
-    """A file name for an item key (keys may hold ':' which some file systems refuse)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+    """A file name for an item key: ':' (refused by some file systems) is replaced, with a
+    hash of the key appended so that ``a:b`` and ``a_b`` never share a file."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+    return safe if safe == key else f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def plan_calls(papers: int, max_sections: int) -> dict[str, int]:
@@ -169,7 +170,7 @@ class Pipeline:
     async def run(self) -> RunResult:
         from surveygen.llm.cache import AnswerCache
         from surveygen.llm.client import LLMClient, LLMOptions
-        from surveygen.llm.ledger import Ledger, price_table
+        from surveygen.llm.ledger import Ledger, lookup_price, price_table
 
         topic = validate_topic(self.request.topic)
         settings = self.settings
@@ -179,7 +180,7 @@ class Pipeline:
         if self.request.dry_run:
             return self.dry_run(topic, papers)
 
-        out = self.request.out or Path("surveys") / slugify(topic)
+        out = self.request.out or default_out_dir(topic)
         rd = RunDir.open(out, topic, resume=self.request.resume, force=self.request.force)
         rd.write_jsonl("papers.jsonl", (p.to_json() for p in papers))
         library = {p.key: p for p in papers}
@@ -208,7 +209,9 @@ class Pipeline:
             log=lambda entry: rd.append_jsonl("logs/calls.jsonl", entry),
         )
         if settings.budget is not None:
-            unpriced = {m for m in options.models.values() if ledger.cost_of(m, 1, 1) == 0.0}
+            unpriced = {
+                m for m in options.models.values() if lookup_price(ledger.prices, m) is None
+            }
             if unpriced:
                 self._warn(
                     f"no price known for {', '.join(sorted(unpriced))}: --budget cannot limit "
@@ -235,9 +238,7 @@ class Pipeline:
             "total_upper_bound": sum(bounds.values()),
             "models": {stage: self.settings.model_for(stage) for stage in STAGES},
         }
-        return RunResult(
-            out_dir=self.request.out or Path("surveys") / slugify(topic), report=report
-        )
+        return RunResult(out_dir=self.request.out or default_out_dir(topic), report=report)
 
     # ---------------------------------------------------------------- stages
 

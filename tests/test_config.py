@@ -407,3 +407,15 @@ def test_settings_are_immutable(dirs: tuple[Path, Path]) -> None:
         s.model = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         s.models["write"] = "x"  # type: ignore[index]
+
+
+def test_describe_hides_credentials_in_the_endpoint_url() -> None:
+    from surveygen.config import Settings
+
+    settings = Settings(base_url="https://user:tok3n@llm.example.org:8443/v1?api-key=s3cret")
+    shown = settings.describe()["base_url"]
+    assert "tok3n" not in shown and "s3cret" not in shown and "user" not in shown
+    assert shown == "https://***@llm.example.org:8443/v1?***"
+    assert Settings(base_url="http://localhost:8000/v1").describe()["base_url"] == (
+        "http://localhost:8000/v1"
+    )

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 import openai
 from pydantic import BaseModel
@@ -80,6 +81,16 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def _url_secrets(url: str | None) -> list[str]:
+    """Credentials a URL may carry (user, password, query values), to be redacted."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    values = [parts.password, parts.username]
+    values += [value for _, value in parse_qsl(parts.query)]
+    return [v for v in values if v]
 
 
 def retry_after_seconds(
@@ -155,7 +166,7 @@ class LLMClient:
         self.cache = cache
         self._log = log or (lambda entry: None)
         self._rng = rng or random.Random()
-        self.redact = Redactor([options.api_key])
+        self.redact = Redactor([options.api_key, *_url_secrets(options.base_url)])
         self._client = openai.AsyncOpenAI(
             api_key=options.api_key or NO_KEY,
             base_url=options.base_url,
