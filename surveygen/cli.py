@@ -185,6 +185,7 @@ def write(
         force=force,
         dry_run=dry_run,
         full_text=True if full_text is None else full_text,
+        no_search=no_search,
     )
     result = asyncio.run(Pipeline(settings, request, UI()).run())
     if dry_run:

@@ -47,6 +47,7 @@ class WriteRequest:
     force: bool = False
     dry_run: bool = False
     full_text: bool = True
+    no_search: bool = False
 
 
 @dataclass
@@ -152,6 +153,10 @@ class Pipeline:
     def gather(self) -> list[Paper]:
         from surveygen.stages.gather import load_library
 
+        if not self.request.papers and self.request.no_search:
+            raise InputError(
+                "--no-search leaves no papers to write from", hint="add --papers FILE.jsonl"
+            )
         if not self.request.papers:
             raise NotImplementedYet(
                 "searching arXiv", coming="the gather issue (#3); for now pass --papers FILE.jsonl"
@@ -176,6 +181,10 @@ class Pipeline:
         settings = self.settings
         if not self.request.dry_run:
             require_endpoint(settings)
+        if settings.templates_dir is not None:
+            from surveygen.stages.render import make_env
+
+            make_env("md", settings.templates_dir)  # a wrong folder fails now, not after the calls
         papers = self.gather()
         if self.request.dry_run:
             return self.dry_run(topic, papers)

@@ -240,6 +240,7 @@ def test_options_of_later_releases_say_so(llm, workdir, extra):
         (["   ", "--papers", str(LIBRARY)], "topic is empty"),
         ([TOPIC, "--papers", "missing.jsonl"], "missing.jsonl"),
         ([TOPIC], "--papers"),
+        ([TOPIC, "--no-search"], "--no-search leaves no papers"),
         ([TOPIC, "--papers", str(LIBRARY), "--format", "pdf"], "--format"),
         (["x" * 5000, "--papers", str(LIBRARY)], "5000 characters"),
     ],
@@ -256,6 +257,14 @@ def test_unknown_config_key_is_named(llm, workdir):
     result = write(*base_args(llm, workdir / "run"))
     assert result.exit_code == 2
     assert "concurency" in result.stderr and "concurrency" in result.stderr
+
+
+def test_a_missing_template_folder_fails_before_any_call(llm, workdir):
+    (workdir / "surveygen.toml").write_text('templates_dir = "no-such-folder"\n')
+    result = write(*base_args(llm, workdir / "run"))
+    assert result.exit_code == 2
+    assert "no-such-folder" in result.stderr
+    assert llm.chat_requests() == []
 
 
 def test_a_run_of_another_topic_is_not_overwritten(llm, workdir):

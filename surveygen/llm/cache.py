@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from surveygen.errors import ConfigError
+from surveygen.errors import ConfigError, OutputError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -77,19 +77,28 @@ class AnswerCache:
         self._lock = threading.Lock()
 
     def get(self, key: str) -> CachedAnswer | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT content, tokens_in, tokens_out FROM answers WHERE key = ?", (key,)
-            ).fetchone()
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT content, tokens_in, tokens_out FROM answers WHERE key = ?", (key,)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise OutputError(f"cannot read the LLM cache {self.path}: {exc}") from exc
         return CachedAnswer(*row) if row else None
 
     def put(self, key: str, model: str, answer: CachedAnswer) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, answer.content, answer.tokens_in, answer.tokens_out, time.time()),
-            )
-            self._db.commit()
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, model, answer.content, answer.tokens_in, answer.tokens_out, time.time()),
+                )
+                self._db.commit()
+        except sqlite3.Error as exc:  # disk full, or the file locked by another process
+            raise OutputError(
+                f"cannot write the LLM cache {self.path}: {exc}",
+                hint="free disk space (or set cache_dir), then rerun with --resume",
+            ) from exc
 
     def __len__(self) -> int:
         with self._lock:
