@@ -78,6 +78,17 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def six_pairs(client: LLMClient) -> list[Pair]:
+    """Six different structured calls at once through one client, which is closed after."""
+    prompts = [
+        Prompt("unit", "v1", ({"role": "user", "content": f"Give a pair {i}"},)) for i in range(6)
+    ]
+    try:
+        return await asyncio.gather(*(client.structured(p, Pair, stage="digest") for p in prompts))
+    finally:
+        await client.aclose()
+
+
 async def structured(client: LLMClient, schema=Pair, prompt: Prompt = PROMPT):
     try:
         return await client.structured(prompt, schema, stage="digest")
@@ -290,20 +301,8 @@ def test_concurrency_is_bounded(fake_llm):
     fake_llm.latency = (0.2, 0.0)
     client = make_client(fake_llm, concurrency=2)
 
-    async def many():
-        prompts = [
-            Prompt("unit", "v1", ({"role": "user", "content": f"Give a pair {i}"},))
-            for i in range(6)
-        ]
-        try:
-            return await asyncio.gather(
-                *(client.structured(p, Pair, stage="digest") for p in prompts)
-            )
-        finally:
-            await client.aclose()
-
     started = time.monotonic()
-    assert len(run(many())) == 6
+    assert len(run(six_pairs(client))) == 6
     # 6 calls of 0.2 s, two at a time: at least three rounds.
     assert time.monotonic() - started >= 0.6
 
@@ -360,17 +359,5 @@ def test_budget_is_reserved_only_for_calls_on_the_wire(fake_llm):
     ledger = Ledger(price_table({"fake-model": {"input": 1.0, "output": 1.0}}), budget=0.012)
     client = make_client(fake_llm, ledger=ledger, concurrency=1, max_output_tokens=5000)
 
-    async def many():
-        prompts = [
-            Prompt("unit", "v1", ({"role": "user", "content": f"Give a pair {i}"},))
-            for i in range(6)
-        ]
-        try:
-            return await asyncio.gather(
-                *(client.structured(p, Pair, stage="digest") for p in prompts)
-            )
-        finally:
-            await client.aclose()
-
-    assert len(run(many())) == 6
+    assert len(run(six_pairs(client))) == 6
     assert ledger.spent < 0.012

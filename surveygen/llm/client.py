@@ -149,6 +149,16 @@ class _Answer:
     finish_reason: str | None
 
 
+def _make_answer(
+    content: str, usage: Any, finish_reason: str | None, messages: list[dict[str, str]]
+) -> _Answer:
+    """An answer with the API's token counts, or estimates when the server sent no usage."""
+    if usage is None:
+        tokens_in = sum(approx_tokens(m["content"]) for m in messages)
+        return _Answer(content, tokens_in, approx_tokens(content), finish_reason)
+    return _Answer(content, usage.prompt_tokens, usage.completion_tokens, finish_reason)
+
+
 class LLMClient:
     """Async LLM access for the pipeline stages (they receive it as a parameter)."""
 
@@ -486,15 +496,8 @@ class LLMClient:
             raise _Retryable("unreadable response: not a chat completion")
         choice = completion.choices[0] if completion.choices else None
         content = (choice.message.content or "") if choice else ""
-        usage = completion.usage
-        return _Answer(
-            content=content,
-            tokens_in=usage.prompt_tokens
-            if usage
-            else sum(approx_tokens(m["content"]) for m in messages),
-            tokens_out=usage.completion_tokens if usage else approx_tokens(content),
-            finish_reason=choice.finish_reason if choice else None,
-        )
+        finish_reason = choice.finish_reason if choice else None
+        return _make_answer(content, completion.usage, finish_reason, messages)
 
     async def _receive_stream(self, stream: Any, messages: list[dict[str, str]]) -> _Answer:
         parts: list[str] = []
@@ -508,15 +511,7 @@ class LLMClient:
                     parts.append(choice.delta.content)
                 if choice.finish_reason:
                     finish_reason = choice.finish_reason
-        content = "".join(parts)
-        return _Answer(
-            content=content,
-            tokens_in=usage.prompt_tokens
-            if usage
-            else sum(approx_tokens(m["content"]) for m in messages),
-            tokens_out=usage.completion_tokens if usage else approx_tokens(content),
-            finish_reason=finish_reason,
-        )
+        return _make_answer("".join(parts), usage, finish_reason, messages)
 
     def _handle_status(self, exc: openai.APIStatusError, mode: str) -> None:
         status = exc.status_code
