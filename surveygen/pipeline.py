@@ -174,7 +174,7 @@ class Pipeline:
 
     async def run(self) -> RunResult:
         from surveygen.llm.cache import AnswerCache
-        from surveygen.llm.client import LLMClient, LLMOptions
+        from surveygen.llm.client import LLMClient
         from surveygen.llm.ledger import Ledger, lookup_price, price_table
 
         topic = validate_topic(self.request.topic)
@@ -196,30 +196,15 @@ class Pipeline:
 
         cache = AnswerCache(settings.cache_dir) if settings.cache else None
         ledger = Ledger(price_table(settings.prices), settings.budget)
-        options = LLMOptions(
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            models={stage: settings.model_for(stage) for stage in STAGES},
-            default_model=settings.model,
-            concurrency=settings.concurrency,
-            timeout=settings.timeout,
-            max_tries=settings.max_tries,
-            retry_base_seconds=settings.retry_base_seconds,
-            retry_max_seconds=settings.retry_max_seconds,
-            temperature=settings.temperature,
-            max_output_tokens=settings.max_output_tokens,
-            stream=settings.stream,
-            structured_output=settings.structured_output,
-        )
         llm = LLMClient(
-            options,
+            settings,
             ledger=ledger,
             cache=cache,
             log=lambda entry: rd.append_jsonl("logs/calls.jsonl", entry),
         )
         if settings.budget is not None:
             unpriced = {
-                m for m in options.models.values() if lookup_price(ledger.prices, m) is None
+                m for m in settings.models.values() if lookup_price(ledger.prices, m) is None
             }
             if unpriced:
                 self._warn(
@@ -251,6 +236,23 @@ class Pipeline:
 
     # ---------------------------------------------------------------- stages
 
+    async def _saved_or_made(
+        self,
+        rd: RunDir,
+        path: str,
+        version: str,
+        load: Callable[[dict[str, Any]], T],
+        make: Callable[[], Awaitable[Any]],
+    ) -> T:
+        """One item's result: reused from ``path`` on ``--resume`` when it was made for the
+        same outline ``version``, else made and saved there at once (atomically)."""
+        saved = rd.read_json(path) if self.request.resume else None
+        if saved is not None and saved.get("outline") == version:
+            return load(saved["item"])
+        item = await make()
+        rd.write_json(path, {"outline": version, "item": item.to_json()})
+        return item
+
     async def skeleton(self, llm: Any, rd: RunDir, topic: str, papers: list[Paper]) -> Outline:
         from surveygen.stages.skeleton import build_skeleton
 
@@ -277,17 +279,13 @@ class Pipeline:
         context_tokens = 24_000
 
         def job(paper: Paper) -> Callable[[], Awaitable[Digest]]:
-            path = f"state/digests/{_state_name(paper.key)}.json"
-
-            async def run() -> Digest:
-                saved = rd.read_json(path) if self.request.resume else None
-                if saved is not None and saved.get("outline") == version:
-                    return Digest.from_json(saved["digest"])
-                digest = await digest_paper(llm, topic, outline, paper, max_tokens=context_tokens)
-                rd.write_json(path, {"outline": version, "digest": digest.to_json()})
-                return digest
-
-            return run
+            return lambda: self._saved_or_made(
+                rd,
+                f"state/digests/{_state_name(paper.key)}.json",
+                version,
+                Digest.from_json,
+                lambda: digest_paper(llm, topic, outline, paper, max_tokens=context_tokens),
+            )
 
         started = time.monotonic()
         with self.ui.stage("digest", len(papers)) as progress:
@@ -327,24 +325,20 @@ class Pipeline:
         def job(node_id: str) -> Callable[[], Awaitable[Section]]:
             node = final.find(node_id)
             assert node is not None
-            path = f"state/sections/{_state_name(node_id)}.json"
-
-            async def run() -> Section:
-                saved = rd.read_json(path) if self.request.resume else None
-                if saved is not None and saved.get("outline") == version:
-                    return Section.from_json(saved["section"])
-                section = await write_section(
+            return lambda: self._saved_or_made(
+                rd,
+                f"state/sections/{_state_name(node_id)}.json",
+                version,
+                Section.from_json,
+                lambda: write_section(
                     llm,
                     final,
                     node,
                     evidence[node_id],
                     library_keys=library.keys(),
                     parent_title=parents.get(node_id),
-                )
-                rd.write_json(path, {"outline": version, "section": section.to_json()})
-                return section
-
-            return run
+                ),
+            )
 
         leaves = [leaf.id for leaf in final.leaves()]
         started = time.monotonic()

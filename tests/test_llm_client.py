@@ -12,11 +12,11 @@ import pytest
 from fakellm import FakeLLMServer
 from pydantic import BaseModel, ConfigDict
 
+from surveygen.config import Settings
 from surveygen.errors import BudgetExceeded, LLMError, LLMParseError, LLMRejectedError
 from surveygen.llm.cache import AnswerCache
 from surveygen.llm.client import (
     LLMClient,
-    LLMOptions,
     Redactor,
     backoff_seconds,
     retry_after_seconds,
@@ -55,8 +55,7 @@ def make_client(
     options = dict(
         base_url=server.base_url,
         api_key=KEY,
-        models={},
-        default_model="fake-model",
+        model="fake-model",
         concurrency=4,
         timeout=2.0,
         max_tries=4,
@@ -66,7 +65,7 @@ def make_client(
     options.update(overrides)
     entries = log if log is not None else []
     return LLMClient(
-        LLMOptions(**options),
+        Settings(**options),
         ledger=ledger or Ledger(price_table(None)),
         cache=cache,
         log=entries.append,

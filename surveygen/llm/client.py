@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 import openai
 from pydantic import BaseModel
 
+from surveygen.config import Settings
 from surveygen.errors import LLMError, LLMParseError, LLMRejectedError
 from surveygen.llm.cache import AnswerCache, CachedAnswer, cache_key
 from surveygen.llm.ledger import Ledger
@@ -47,28 +48,6 @@ T = TypeVar("T", bound=BaseModel)
 MODES = ("json_schema", "json_object", "text")
 # Placeholder sent when a local server needs no key (the openai client insists on one).
 NO_KEY = "sk-no-key-required"
-
-
-@dataclass(frozen=True)
-class LLMOptions:
-    """The subset of the settings the client needs (kept separate so tests can build one)."""
-
-    base_url: str | None
-    api_key: str | None
-    models: Mapping[str, str]  # stage -> model
-    default_model: str
-    concurrency: int = 8
-    timeout: float = 300.0
-    max_tries: int = 6
-    retry_base_seconds: float = 1.0
-    retry_max_seconds: float = 60.0
-    temperature: float | None = None
-    max_output_tokens: int = 4096
-    stream: bool = False
-    structured_output: str = "auto"
-
-    def model_for(self, stage: str) -> str:
-        return self.models.get(stage, self.default_model)
 
 
 class Redactor:
@@ -164,7 +143,7 @@ class LLMClient:
 
     def __init__(
         self,
-        options: LLMOptions,
+        options: Settings,
         *,
         ledger: Ledger,
         cache: AnswerCache | None = None,
