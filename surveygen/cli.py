@@ -72,10 +72,26 @@ def main() -> None:
     "papers",
     multiple=True,
     type=click.Path(path_type=Path),
-    help="Your library: a papers.jsonl file (repeatable).",
+    help="Your library: a folder of PDF/TXT/MD, a .bib (Zotero export), papers.jsonl or "
+    "V2 .json (repeatable).",
 )
-@click.option("--no-search", is_flag=True, help="Use only --papers; do not search arXiv.")
-@click.option("--max-papers", type=click.IntRange(min=1), help="Papers kept after ranking.")
+@click.option(
+    "--arxiv-ids",
+    "arxiv_ids",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A text file of arXiv ids or URLs to include (repeatable).",
+)
+@click.option("--no-search", is_flag=True, help="Do not search arXiv; use only your papers.")
+@click.option(
+    "--max-papers", type=click.IntRange(min=1), help="Library size after ranking (default 60)."
+)
+@click.option("--refresh", is_flag=True, help="Search arXiv again instead of using the cache.")
+@click.option(
+    "--screen/--no-screen",
+    default=None,
+    help="Let the LLM rate search results' relevance (default on).",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -114,8 +130,11 @@ def main() -> None:
 def write(
     topic: str,
     papers: tuple[Path, ...],
+    arxiv_ids: tuple[Path, ...],
     no_search: bool,
     max_papers: int | None,
+    refresh: bool,
+    screen: bool | None,
     out: Path | None,
     model: str | None,
     base_url: str | None,
@@ -138,8 +157,6 @@ def write(
     from surveygen.config import load_settings
 
     format_list = _parse_formats(formats)
-    if max_papers is not None:
-        raise NotImplementedYet("--max-papers", coming="arXiv search (issue #3)")
     if outline is not None:
         raise NotImplementedYet("--outline", coming="the editable outline (issue #4)")
     for name, value in (("--layers", layers), ("--kernel", kernel), ("--top-k", top_k)):
@@ -157,6 +174,8 @@ def write(
             "formats": format_list,
             "budget": budget,
             "max_sections": max_sections,
+            "max_papers": max_papers,
+            "screen": screen,
         },
         config_file=config_file,
     )
@@ -169,8 +188,6 @@ def write(
         raise NotImplementedYet(
             f"--format {','.join(missing)}", coming="the renderers (issue #5); md works now"
         )
-    if not no_search and papers:
-        click.echo("note: arXiv search is not implemented yet; using only --papers.", err=True)
 
     import asyncio
 
@@ -186,12 +203,20 @@ def write(
         dry_run=dry_run,
         full_text=True if full_text is None else full_text,
         no_search=no_search,
+        arxiv_ids=arxiv_ids,
+        refresh=refresh,
     )
     result = asyncio.run(Pipeline(settings, request, UI()).run())
     if dry_run:
         plan = result.report
         click.echo(f"topic: {plan['topic']}")
-        click.echo(f"papers: {plan['papers']}")
+        if plan["arxiv_search"]:
+            click.echo(
+                f"papers: at most {plan['papers']} ({plan['user_papers']} of yours, the rest "
+                "from arXiv search, which a dry run does not perform)"
+            )
+        else:
+            click.echo(f"papers: {plan['papers']}")
         for stage, calls in plan["planned_calls_upper_bound"].items():
             click.echo(f"{stage}: at most {calls} call(s) with {plan['models'][stage]}")
         click.echo(f"total: at most {plan['total_upper_bound']} calls (plus retries and repairs)")

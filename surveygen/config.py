@@ -95,6 +95,13 @@ class Settings:
     formats: tuple[str, ...] = ("md",)
     templates_dir: Path | None = None
     max_sections: int = 12
+    max_papers: int = 60
+    search_results: int = 50
+    screen: bool = True
+    screen_threshold: float = 4.0
+    max_file_mb: float = 50.0
+    arxiv_url: str = "https://export.arxiv.org/api/query"
+    arxiv_delay: float = 3.0
     # Effective model of every stage; stages left out are filled with ``model``.
     models: Mapping[str, str] = field(default_factory=dict)
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -165,11 +172,23 @@ _EXPECTED = {
     "temperature": "a number from 0 to 2",
     "structured_output": 'one of "auto", "json_schema", "json_object", "text"',
     "engine": 'one of "llm", "extractive"',
+    "screen": "a boolean (true/false, yes/no, 1/0)",
+    "screen_threshold": "a number from 0 to 10",
+    "max_file_mb": "a number of megabytes > 0",
+    "arxiv_url": "an http(s) URL of arXiv's query API, such as https://export.arxiv.org/api/query",
+    "arxiv_delay": "a number of seconds >= 0 between requests to arXiv",
     "formats": 'a list of "md", "tex", "html", "bib" (or a string such as "md,tex")',
     "models": f"a table of stage = model name (stages: {', '.join(STAGES)})",
     "prices": 'a table [prices."MODEL"] with input and output in USD per million tokens',
 }
-for _key in ("concurrency", "max_tries", "max_output_tokens", "max_sections"):
+for _key in (
+    "concurrency",
+    "max_tries",
+    "max_output_tokens",
+    "max_sections",
+    "max_papers",
+    "search_results",
+):
     _EXPECTED[_key] = "an integer >= 1"
 
 
@@ -211,6 +230,13 @@ class _Layer(BaseModel):
     formats: Annotated[list[Literal["md", "tex", "html", "bib"]], Field(min_length=1)] | None = None
     templates_dir: Path | None = None
     max_sections: _PosInt | None = None
+    max_papers: _PosInt | None = None
+    search_results: _PosInt | None = None
+    screen: bool | None = None
+    screen_threshold: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
+    max_file_mb: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    arxiv_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    arxiv_delay: _Seconds | None = None
     models: _StageModels | None = None
     prices: dict[str, _Price] | None = None
 

@@ -27,6 +27,14 @@ class Paper:
     url: str | None = None
     venue: str | None = None
     source: str = ""
+    # Provenance, recorded in papers.jsonl: the other sources that held the same paper, the
+    # search query that found it, its TF-IDF relevance, its LLM screening score (0-10), and
+    # whether a paper the user supplied looks off-topic (it is kept all the same).
+    also_in: tuple[str, ...] = ()
+    query: str | None = None
+    score: float | None = None
+    screen_score: float | None = None
+    off_topic: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -41,6 +49,14 @@ class Paper:
             if value:
                 data[name] = value
         data["source"] = self.source
+        if self.also_in:
+            data["also_in"] = list(self.also_in)
+        for name in ("query", "score", "screen_score"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        if self.off_topic:
+            data["off_topic"] = True
         return data
 
     @classmethod
@@ -57,6 +73,11 @@ class Paper:
             url=data.get("url"),
             venue=data.get("venue"),
             source=data.get("source") or "",
+            also_in=tuple(data.get("also_in") or ()),
+            query=data.get("query"),
+            score=data.get("score"),
+            screen_score=data.get("screen_score"),
+            off_topic=bool(data.get("off_topic")),
         )
 
 

@@ -27,7 +27,6 @@ from surveygen.errors import (
     LLMError,
     LLMRejectedError,
     NoEndpointError,
-    NotImplementedYet,
     RunError,
 )
 from surveygen.models import Digest, Outline, Paper, Section
@@ -48,6 +47,8 @@ class WriteRequest:
     dry_run: bool = False
     full_text: bool = True
     no_search: bool = False
+    arxiv_ids: tuple[Path, ...] = ()
+    refresh: bool = False
 
 
 @dataclass
@@ -90,9 +91,9 @@ def _state_name(key: str) -> str:
     return safe if safe == key else f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-def plan_calls(papers: int, max_sections: int) -> dict[str, int]:
+def plan_calls(papers: int, max_sections: int, gather: int = 0) -> dict[str, int]:
     """Upper bounds on LLM calls per stage, not counting retries and repair requests."""
-    return {"skeleton": 1, "digest": papers, "write": max_sections}
+    return {"gather": gather, "skeleton": 1, "digest": papers, "write": max_sections}
 
 
 async def run_items(
@@ -137,7 +138,7 @@ class Pipeline:
         self.ui = ui
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = []
-        self.gather_counts = {"read": 0, "skipped": 0}
+        self.gather_report: Any = None
         self.digest_failures: list[str] = []
         self.pruned: list[str] = []
 
@@ -150,25 +151,51 @@ class Pipeline:
 
     # ---------------------------------------------------------------- gather
 
-    def gather(self) -> list[Paper]:
-        from surveygen.stages.gather import load_library
+    def gather_options(self) -> Any:
+        from surveygen.stages.gather import GatherOptions
 
-        if not self.request.papers and self.request.no_search:
-            raise InputError(
-                "--no-search leaves no papers to write from", hint="add --papers FILE.jsonl"
-            )
-        if not self.request.papers:
-            raise NotImplementedYet(
-                "searching arXiv", coming="the gather issue (#3); for now pass --papers FILE.jsonl"
-            )
+        s, r = self.settings, self.request
+        return GatherOptions(
+            papers=tuple(r.papers),
+            arxiv_ids=tuple(r.arxiv_ids),
+            search=not r.no_search,
+            max_papers=s.max_papers,
+            search_results=s.search_results,
+            full_text=r.full_text,
+            refresh=r.refresh,
+            screen=s.screen,
+            screen_threshold=s.screen_threshold,
+            max_file_bytes=int(s.max_file_mb * 1_000_000),
+            arxiv_url=s.arxiv_url,
+            arxiv_delay=s.arxiv_delay,
+            cache_dir=s.cache_dir,
+        )
+
+    async def gather(self, llm: Any, rd: RunDir, topic: str) -> list[Paper]:
+        """The library: reused on --resume when the gather options are unchanged, else built
+        (keeping the citation keys of an earlier papers.jsonl in the run directory)."""
+        from surveygen.stages.gather import GatherReport, gather
+
+        options = self.gather_options()
+        fingerprint = _fingerprint({"topic": topic, **options.fingerprint()})
+        saved = rd.read_json("state/gather.json") if self.request.resume else None
+        if saved is not None and saved.get("fingerprint") == fingerprint:
+            lines = rd.read_jsonl("papers.jsonl")
+            if lines:
+                self.gather_report = GatherReport.from_json(saved.get("report") or {})
+                return [Paper.from_json(line) for line in lines]
+        # Keys of the same papers in this folder's last run stay (not across --force: that
+        # replaces another topic's run).
+        previous = [] if self.request.force else rd.read_jsonl("papers.jsonl")
         started = time.monotonic()
-        with self.ui.stage("gather"):
-            result = load_library(self.request.papers, full_text=self.request.full_text)
-        for warning in result.warnings:
-            self._warn(warning)
+        papers, report = await gather(
+            topic, options, llm=llm, ui=self.ui, warn=self._warn, previous=previous
+        )
         self._timed("gather", started)
-        self.gather_counts = {"read": result.read, "skipped": result.skipped}
-        return list(result.papers)
+        self.gather_report = report
+        rd.write_jsonl("papers.jsonl", (p.to_json() for p in papers))
+        rd.write_json("state/gather.json", {"fingerprint": fingerprint, "report": report.to_json()})
+        return papers
 
     # ---------------------------------------------------------------- main
 
@@ -185,14 +212,14 @@ class Pipeline:
             from surveygen.stages.render import make_env
 
             make_env("md", settings.templates_dir)  # a wrong folder fails now, not after the calls
-        papers = self.gather()
+        from surveygen.stages.gather import check_inputs
+
+        check_inputs(self.gather_options())
         if self.request.dry_run:
-            return self.dry_run(topic, papers)
+            return self.dry_run(topic)
 
         out = self.request.out or default_out_dir(topic)
         rd = RunDir.open(out, topic, resume=self.request.resume, force=self.request.force)
-        rd.write_jsonl("papers.jsonl", (p.to_json() for p in papers))
-        library = {p.key: p for p in papers}
 
         cache = AnswerCache(settings.cache_dir) if settings.cache else None
         ledger = Ledger(price_table(settings.prices), settings.budget)
@@ -213,6 +240,8 @@ class Pipeline:
                 )
         try:
             try:
+                papers = await self.gather(llm, rd, topic)
+                library = {p.key: p for p in papers}
                 outline = await self.skeleton(llm, rd, topic, papers)
                 digests = await self.digest(llm, rd, topic, outline, papers)
                 final, sections = await self.write(llm, rd, outline, digests, library)
@@ -223,11 +252,30 @@ class Pipeline:
             if cache is not None:
                 cache.close()
 
-    def dry_run(self, topic: str, papers: list[Paper]) -> RunResult:
-        bounds = plan_calls(len(papers), self.settings.max_sections)
+    def dry_run(self, topic: str) -> RunResult:
+        """Plan without calls or network: the user's library is read, arXiv is not searched,
+        so with search on the paper count is an upper bound (--max-papers)."""
+        from surveygen.library.rank import screen_calls
+        from surveygen.stages.gather import load_local
+
+        options = self.gather_options()
+        local = load_local(options)
+        for warning in local.warnings:
+            self._warn(warning)
+        user = len(local.candidates)
+        searching = options.search
+        papers = max(user, options.max_papers) if searching else user
+        gather_calls = (
+            (1 + screen_calls(user + 2 * max(0, options.max_papers - user)))
+            if (searching and options.screen)
+            else int(searching)
+        )
+        bounds = plan_calls(papers + 0, self.settings.max_sections, gather_calls)
         report = {
             "topic": topic,
-            "papers": len(papers),
+            "papers": papers,
+            "user_papers": user,
+            "arxiv_search": searching,
             "planned_calls_upper_bound": bounds,
             "total_upper_bound": sum(bounds.values()),
             "models": {stage: self.settings.model_for(stage) for stage in STAGES},
@@ -404,9 +452,8 @@ class Pipeline:
             "leaf_sections": len(outline.leaves()),
             "depth": outline.depth,
             "papers": {
+                **(self.gather_report.to_json() if self.gather_report is not None else {}),
                 "kept": len(library),
-                "read": self.gather_counts["read"],
-                "skipped_input": self.gather_counts["skipped"],
                 "digested": len(digests),
                 "digest_failed": self.digest_failures,
                 "with_evidence": with_evidence,

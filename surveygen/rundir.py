@@ -89,7 +89,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 # What a run writes under state/ and logs/: the only things a fresh start may delete, so a
 # folder given as --out never loses a file surveygen did not write.
-OWNED_STATE = ("state/outline.json", "state/digests", "state/sections")
+OWNED_STATE = ("state/gather.json", "state/outline.json", "state/digests", "state/sections")
 OWNED_LOGS = ("logs/calls.jsonl",)
 
 
@@ -228,6 +228,26 @@ class RunDir:
                 handle.flush()
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+    def read_jsonl(self, rel: str) -> list[dict[str, Any]]:
+        """The JSON objects in ``rel``, one per line; [] if there is no such file. Lines that
+        are not JSON objects (a write cut short) are left out."""
+        path = self.resolve(rel)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise OutputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        rows = []
+        for line in text.splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+        return rows
 
     def read_json(self, rel: str) -> Any | None:
         """The JSON in ``rel``, or None if there is no such file."""

@@ -55,7 +55,7 @@ class UI:
             )
 
             columns = [
-                TextColumn("[bold]{task.description:<9}"),
+                TextColumn("[bold]{task.description:<16}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),

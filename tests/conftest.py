@@ -26,6 +26,10 @@ def _isolate_environment(
     for name in list(os.environ):
         if name.startswith(("OPENAI_", "SURVEYGEN_")) or name.lower() in _PROXY_VARS:
             monkeypatch.delenv(name, raising=False)
+    # No test may reach the real arXiv: unless a test points it at its fake server, arXiv
+    # is a closed local port (connection refused at once), with no pause between requests.
+    monkeypatch.setenv("SURVEYGEN_ARXIV_URL", "http://127.0.0.1:9/api/query")
+    monkeypatch.setenv("SURVEYGEN_ARXIV_DELAY", "0")
     xdg = tmp_path_factory.mktemp("xdg")
     for var, sub in (("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config")):
         (xdg / sub).mkdir()

@@ -93,9 +93,36 @@ def write_answer(body: dict) -> str:
     )
 
 
+SCRIPTED_QUERIES = [
+    "dense passage retrieval",
+    "retrieval augmented generation evaluation",
+    "fusion in decoder",
+]
+
+
+def queries_answer(body: dict) -> str:
+    return json.dumps({"queries": SCRIPTED_QUERIES})
+
+
+def screen_answer(body: dict) -> str:
+    """Rate a paper 9 when its title mentions retrieval, else 1 (so off-topic ones drop)."""
+    text = _text(body)
+    ratings = []
+    for pid, title in re.findall(r"^id: (p\d+)\ntitle: (.*)$", text, flags=re.M):
+        on_topic = "retriev" in title.lower()
+        reason = "about retrieval" if on_topic else "another subject"
+        ratings.append({"id": pid, "reason": reason, "score": 9 if on_topic else 1})
+    assert ratings, "screen prompt lists no papers"
+    return json.dumps({"ratings": ratings})
+
+
 def pipeline_responder(body: dict) -> str:
     """Route a request to the answer for its stage, recognised by the prompt's task line."""
     text = _text(body)
+    if "Task: propose 3 to 8 arXiv search queries" in text:
+        return queries_answer(body)
+    if "Task: rate how relevant each paper" in text:
+        return screen_answer(body)
     if "Task: propose the outline of a survey" in text:
         return skeleton_answer(body)
     if "split into numbered sentences" in text:

@@ -53,6 +53,7 @@ def base_args(server: FakeLLMServer, out: Path, *extra: str) -> list[str]:
         server.base_url,
         "--out",
         str(out),
+        "--no-search",
         *extra,
     ]
 
@@ -68,7 +69,7 @@ def test_write_produces_the_run_directory(llm, workdir):
     assert result.stdout.split() == [
         str(out / n) for n in ("survey.md", "outline.md", "report.json")
     ]
-    for stage in ("[gather]", "[skeleton]", "[digest]", "[write]", "[render]"):
+    for stage in ("[gather:library]", "[skeleton]", "[digest]", "[write]", "[render]"):
         assert stage in result.stderr
 
     survey = (out / "survey.md").read_text()
@@ -222,7 +223,6 @@ def test_a_server_echoing_the_key_does_not_leak_it(llm, workdir):
         ["--kernel", "2"],
         ["--top-k", "2"],
         ["--outline", "outline.md"],
-        ["--max-papers", "5"],
         ["--engine", "extractive"],
         ["--format", "md,tex"],
     ],
@@ -271,7 +271,14 @@ def test_a_run_of_another_topic_is_not_overwritten(llm, workdir):
     out = workdir / "run"
     assert write(*base_args(llm, out)).exit_code == 0
     result = write(
-        "a different topic", "--papers", str(LIBRARY), "--base-url", llm.base_url, "--out", str(out)
+        "a different topic",
+        "--papers",
+        str(LIBRARY),
+        "--no-search",
+        "--base-url",
+        llm.base_url,
+        "--out",
+        str(out),
     )
     assert result.exit_code == 2
     assert "--force" in result.stderr

@@ -619,7 +619,12 @@ def test_stop_is_prompt_while_a_handler_sleeps() -> None:
 def test_environment_is_isolated() -> None:
     assert "OPENAI_API_KEY" not in os.environ
     assert "OPENAI_BASE_URL" not in os.environ
-    assert not any(name.startswith("SURVEYGEN_") for name in os.environ)
+    # Only the conftest's guard that keeps arXiv on a closed local port is set.
+    assert {n for n in os.environ if n.startswith("SURVEYGEN_")} == {
+        "SURVEYGEN_ARXIV_URL",
+        "SURVEYGEN_ARXIV_DELAY",
+    }
+    assert os.environ["SURVEYGEN_ARXIV_URL"].startswith("http://127.0.0.1:")
     for var in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
         assert os.path.isdir(os.environ[var])
 

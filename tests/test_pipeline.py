@@ -25,4 +25,5 @@ def test_topic_is_normalised_and_bounded():
 
 
 def test_plan_bounds_calls_per_stage():
-    assert plan_calls(8, 12) == {"skeleton": 1, "digest": 8, "write": 12}
+    assert plan_calls(8, 12) == {"gather": 0, "skeleton": 1, "digest": 8, "write": 12}
+    assert plan_calls(60, 12, gather=7)["gather"] == 7

@@ -1,317 +1,410 @@
-"""Gather: load the user's library of papers and give every paper a stable citation key.
+"""Gather: the library a survey is written from.
 
-This release reads ``.jsonl`` files in the papers.jsonl format (see DESIGN.md): one JSON
-object per line, only ``title`` required. Other inputs (folders of PDFs, ``.bib``, V2's
-JSON) and arXiv search come with the gather issue (#3).
+1. the user's library (``--papers``: folders of PDF/TXT/MD, .bib, papers.jsonl, V2's JSON)
+   and ``--arxiv-ids`` files;
+2. arXiv search: the topic plus 3–8 queries the LLM proposes, politely paced and cached per
+   user (see :mod:`surveygen.library.arxiv_source`);
+3. one library: duplicates merged (arXiv id, DOI, title), the user's data preferred;
+4. ranking: TF-IDF relevance, then the LLM's screening of the best candidates; the user's
+   papers are never dropped, only flagged when they look off-topic;
+5. stable citation keys (kept from the run directory's earlier ``papers.jsonl``);
+6. full text of the papers kept: attached PDFs, arXiv PDFs (cached by id and version),
+   falling back to the abstract with a warning.
 
-A bad line never stops the load: it is skipped with one warning naming ``file:line`` and the
-reason. Only a library with no usable paper at all is an error.
+Every bad input costs one warning line, never the run; only an empty library is an error.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-
-from surveygen import citations
-from surveygen.errors import InputError, NotImplementedYet
+from surveygen.errors import BudgetExceeded, InputError, LLMError, LLMRejectedError
+from surveygen.library.local import check_path, load_path, read_arxiv_ids
+from surveygen.library.merge import Merged, assign_keys, merge_candidates, previous_keys
+from surveygen.library.records import Candidate, DocumentError, LoadResult
 from surveygen.models import Paper
-from surveygen.text import ascii_fold, normalise
 
-__all__ = ["GatherResult", "load_library", "make_key"]
+__all__ = ["GatherOptions", "GatherReport", "check_inputs", "gather", "load_local"]
 
-_COMING = "the gather issue (#3)"
-_UNSUPPORTED = {
-    ".bib": ".bib files",
-    ".pdf": "PDF files",
-    ".txt": ".txt files",
-    ".md": ".md files",
-    ".json": ".json files",
-}
+# Text from the start of a document stands in for a missing abstract when ranking.
+_RANK_TEXT_CHARS = 2000
 
 
 @dataclass(frozen=True)
-class GatherResult:
-    """The papers loaded, in input order, and what was skipped on the way.
+class GatherOptions:
+    papers: tuple[Path, ...] = ()
+    arxiv_ids: tuple[Path, ...] = ()
+    search: bool = True
+    max_papers: int = 60
+    search_results: int = 50
+    full_text: bool = True
+    refresh: bool = False
+    screen: bool = True
+    screen_threshold: float = 4.0
+    max_file_bytes: int = 50_000_000
+    arxiv_url: str = "https://export.arxiv.org/api/query"
+    arxiv_delay: float = 3.0
+    cache_dir: Path = Path(".")
 
-    ``read`` counts the non-blank lines read; ``skipped`` the lines that gave no paper
-    (malformed or duplicates), so ``len(papers) == read - skipped``.
-    """
-
-    papers: tuple[Paper, ...]
-    warnings: tuple[str, ...]
-    read: int
-    skipped: int
-
-
-# --------------------------------------------------------------------------------------------
-# Citation keys
-
-# A given key is kept only if the citation parser reads it back whole (one pattern for both).
-KEY_PATTERN = re.compile(rf"^{citations.KEY_PATTERN}$")
-# fmt: off
-_STOPWORDS = frozenset({
-    "a", "an", "the", "on", "of", "for", "in", "to", "towards", "toward", "with", "and", "via",
-    "from", "by", "is", "are", "using", "beyond", "at", "as", "into", "onto", "or", "not",
-    "be", "do", "does", "its", "it", "we", "our", "your", "this", "that", "these", "those",
-    "under", "over", "about",
-})
-# fmt: on
-_NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "v"})
-
-
-def _family_name(author: str) -> str:
-    """Letters-only, lowercase ASCII form of the last token of an author's family name.
-
-    Handles "Last, First" ("van der Berg, Jan" -> "berg") and "First Last" ("Jan van der
-    Berg" -> "berg"), ignoring name suffixes such as "Jr." or "III".
-    """
-    family = author.split(",", 1)[0] if "," in author else author
-    tokens = [re.sub(r"[^a-z]", "", ascii_fold(t).lower()) for t in family.split()]
-    tokens = [t for t in tokens if t]
-    while len(tokens) > 1 and tokens[-1] in _NAME_SUFFIXES:
-        tokens.pop()
-    return tokens[-1] if tokens else ""
+    def fingerprint(self) -> dict[str, Any]:
+        """What decides the library: a resumed run reuses it only if this is unchanged."""
+        return {
+            "papers": [str(p.resolve()) for p in self.papers],
+            "arxiv_ids": [str(p.resolve()) for p in self.arxiv_ids],
+            "search": self.search,
+            "max_papers": self.max_papers,
+            "search_results": self.search_results,
+            "full_text": self.full_text,
+            "screen": self.screen,
+            "screen_threshold": self.screen_threshold,
+        }
 
 
-def _title_word(title: str) -> str:
-    for word in re.split(r"[^a-z0-9]+", ascii_fold(title).lower()):
-        if word and word not in _STOPWORDS:
-            return word
-    return ""
+@dataclass
+class GatherReport:
+    """Counts for report.json: what was found, folded, kept and dropped, and from where."""
 
+    read: int = 0  # entries looked at in the user's inputs (lines, entries, files, ids)
+    skipped_input: int = 0  # of those, unusable
+    found: int = 0  # candidates from every source, before de-duplication
+    duplicates: int = 0
+    kept: int = 0
+    dropped: int = 0  # search results left out by ranking or screening
+    queries: list[str] = field(default_factory=list)
+    searches_failed: int = 0
+    screened: int = 0
+    off_topic: list[str] = field(default_factory=list)
+    by_source: dict[str, int] = field(default_factory=dict)
+    full_text: dict[str, int] = field(default_factory=lambda: {"pdf": 0, "abstract_only": 0})
 
-def _suffix(n: int) -> str:
-    """1 -> "a", 26 -> "z", 27 -> "aa", ... (bijective base 26)."""
-    letters = ""
-    while n > 0:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(ord("a") + rem) + letters
-    return letters
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "skipped_input": self.skipped_input,
+            "found": self.found,
+            "duplicates": self.duplicates,
+            "kept": self.kept,
+            "dropped": self.dropped,
+            "queries": list(self.queries),
+            "searches_failed": self.searches_failed,
+            "screened": self.screened,
+            "off_topic": list(self.off_topic),
+            "by_source": dict(self.by_source),
+            "full_text": dict(self.full_text),
+        }
 
-
-def make_key(
-    authors: Sequence[str], year: int | None, title: str, taken: set[str] | frozenset[str]
-) -> str:
-    """A BibTeX-style key such as ``vaswani2017attention`` that is not in ``taken``.
-
-    First author's family name (ASCII-folded, letters only; "anon" without one), the year
-    ("nd" without one) and the first title word that is not a stopword. Clashes get a
-    suffix: ``smith2020deep``, ``smith2020deepa``, ``smith2020deepb``, ... ``taken`` is not
-    modified; generated keys are lowercase, so pass lowercased keys for a case-insensitive
-    check (BibTeX compares keys without case).
-    """
-    name = next((n for a in authors if a.strip() for n in [_family_name(a)]), "")
-    base = f"{name or 'anon'}{year if year is not None else 'nd'}{_title_word(title)}"
-    key, n = base, 0
-    while key in taken:
-        n += 1
-        key = base + _suffix(n)
-    return key
-
-
-# --------------------------------------------------------------------------------------------
-# The input boundary
-
-
-def _clean(value: str) -> str:
-    return " ".join(value.split())
-
-
-class _PaperLine(BaseModel):
-    """One line of a papers.jsonl file as it may arrive; unknown fields are ignored."""
-
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-    title: str
-    authors: list[str] | str | None = None
-    year: Any = None  # checked by _parse_year, so that a bad year only costs a warning
-    abstract: str | None = None
-    text: str | None = None
-    arxiv_id: str | None = None
-    doi: str | None = None
-    url: str | None = None
-    venue: str | None = None
-    key: str | None = None
-    source: str | None = None
-
-    @field_validator("title")
     @classmethod
-    def _title_not_empty(cls, value: str) -> str:
-        value = _clean(value)
-        if not value:
-            raise ValueError("empty title")
-        return value
+    def from_json(cls, data: Mapping[str, Any]) -> GatherReport:
+        return cls(**{k: data[k] for k in cls().to_json() if k in data})
 
 
-_EXPECTED = {"title": "a non-empty string", "authors": "a list of strings or a string"}
-
-
-def _reason(error: ValidationError) -> str:
-    first = error.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "?"
-    if field == "title" and (
-        first["type"] == "missing" or first.get("input") is None or "empty title" in first["msg"]
-    ):
-        return "no title"
-    return f"'{field}' must be {_EXPECTED.get(field, 'a string')}"
-
-
-def _split_authors(value: list[str] | str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    names = re.split(r"\s+and\s+|;", value) if isinstance(value, str) else value
-    return tuple(name for name in (_clean(n) for n in names) if name)
-
-
-def _parse_year(value: Any) -> tuple[int | None, bool]:
-    """The year as an int, and whether the value was unusable (so worth a warning)."""
-    if value is None or value == "":
-        return None, False
-    if isinstance(value, str) and re.fullmatch(r"\s*\d{4}\s*", value):
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 1900 <= value <= 2100:
-        return value, False
-    return None, True
-
-
-def _optional(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
-def _title_fingerprint(title: str) -> str:
-    return " ".join(re.sub(r"[\W_]+", " ", normalise(title)).split())
-
-
-# --------------------------------------------------------------------------------------------
-# Loading
-
-
-def _check_path(path: Path) -> None:
-    if not path.exists():
+def check_inputs(options: GatherOptions) -> None:
+    """Usage errors found before any work: missing paths, unknown file types, no source."""
+    for path in options.papers:
+        check_path(path)
+    for path in options.arxiv_ids:
+        check_path(path, "--arxiv-ids")
+    if not options.search and not options.papers and not options.arxiv_ids:
         raise InputError(
-            f"--papers {path}: no such file", hint="give the path of a papers.jsonl file"
-        )
-    if path.is_dir():
-        raise NotImplementedYet("--papers with a directory", coming=_COMING)
-    suffix = path.suffix.lower()
-    if suffix in _UNSUPPORTED:
-        raise NotImplementedYet(f"--papers with {_UNSUPPORTED[suffix]}", coming=_COMING)
-    if suffix != ".jsonl":
-        raise InputError(
-            f"--papers {path}: unsupported file type '{suffix or path.name}'",
-            hint="give a .jsonl file with one JSON object per line (the papers.jsonl format)",
+            "--no-search leaves no papers to write from",
+            hint="add --papers PATH (a folder, .bib, .jsonl, ...) or --arxiv-ids FILE",
         )
 
 
-def _read_lines(path: Path) -> list[bytes]:
-    try:
-        return path.read_bytes().splitlines()
-    except OSError as exc:
-        raise InputError(f"--papers {path}: cannot read it ({exc.strerror or exc})") from exc
+def load_local(options: GatherOptions) -> LoadResult:
+    """Everything in ``--papers``, in order (no network)."""
+    result = LoadResult()
+    for path in options.papers:
+        result.extend(load_path(path, max_bytes=options.max_file_bytes))
+    return result
 
 
-def _parse_line(raw: bytes, source: str) -> dict[str, Any] | str:
-    """The paper's fields, or the reason the line is skipped."""
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not valid UTF-8 (byte {exc.start + 1})"
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return f"invalid JSON ({exc.msg} at column {exc.colno})"
-    if not isinstance(data, dict):
-        return f"not a JSON object (got {type(data).__name__})"
-    try:
-        entry = _PaperLine.model_validate(data)
-    except ValidationError as exc:
-        return _reason(exc)
-    year, bad_year = _parse_year(entry.year)
-    return {
-        "title": entry.title,
-        "authors": _split_authors(entry.authors),
-        "year": year,
-        "abstract": (entry.abstract or "").strip(),
-        "text": entry.text or "",
-        "arxiv_id": _optional(entry.arxiv_id),
-        "doi": _optional(entry.doi),
-        "url": _optional(entry.url),
-        "venue": _optional(entry.venue),
-        "source": _optional(entry.source) or source,
-        "key": _optional(entry.key),
-        "bad_year": entry.year if bad_year else None,
-    }
+def _kind(source: str) -> str:
+    return source.split(":", 1)[0] if ":" in source else source or "unknown"
 
 
-def load_library(paths: Sequence[Path], *, full_text: bool = True) -> GatherResult:
-    """Load papers from ``--papers`` files, in order, with stable citation keys.
+class _Gatherer:
+    def __init__(
+        self,
+        topic: str,
+        options: GatherOptions,
+        llm: Any,
+        ui: Any,
+        arxiv: Any,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.topic = topic
+        self.options = options
+        self.llm = llm
+        self.ui = ui
+        self.arxiv = arxiv
+        self.warn = warn
+        self.report = GatherReport()
+        self.tried: list[str] = []
+        self._own_arxiv = arxiv is None
 
-    Raises ``InputError`` for a missing file or when no usable paper is found at all,
-    ``NotImplementedYet`` for inputs a later release reads (folders, .bib, PDF, ...).
-    With ``full_text=False`` the ``text`` field of every paper is dropped.
-    """
-    paths = [Path(p) for p in paths]
-    for path in paths:
-        _check_path(path)
+    def source(self) -> Any:
+        """The ArxivSource, made on first use (a run without arXiv never opens its cache)."""
+        if self.arxiv is None:
+            from surveygen.library.arxiv_source import ArxivSource
 
-    papers: list[Paper] = []
-    warnings: list[str] = []
-    read = skipped = 0
-    taken: set[str] = set()  # lowercased keys in use
-    seen_titles: dict[str, str] = {}  # title fingerprint -> where it was first seen
+            self.arxiv = ArxivSource(
+                api_url=self.options.arxiv_url,
+                cache_dir=self.options.cache_dir,
+                delay=self.options.arxiv_delay,
+                refresh=self.options.refresh,
+            )
+        return self.arxiv
 
-    for path in paths:
-        source = f"file:{path.name}"
-        for lineno, raw in enumerate(_read_lines(path), start=1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]  # UTF-8 byte order mark
-            if not raw.strip():
-                continue
-            read += 1
-            where = f"{path}:{lineno}"
-            fields = _parse_line(raw, source)
-            if isinstance(fields, str):
-                warnings.append(f"{where}: skipped: {fields}")
-                skipped += 1
-                continue
-            fingerprint = _title_fingerprint(fields["title"])
-            if fingerprint in seen_titles:
-                warnings.append(f"{where}: skipped: duplicate title of {seen_titles[fingerprint]}")
-                skipped += 1
-                continue
-            seen_titles[fingerprint] = where
-            bad_year = fields.pop("bad_year")
-            if bad_year is not None:
-                warnings.append(
-                    f"{where}: year {bad_year!r} ignored (expected a year from 1900 to 2100)"
+    def close(self) -> None:
+        if self._own_arxiv and self.arxiv is not None:
+            self.arxiv.close()
+
+    # ------------------------------------------------------------------ sources
+
+    async def user_library(self) -> list[Candidate]:
+        if not self.options.papers:
+            return []
+        with self.ui.stage("gather:library", len(self.options.papers)) as progress:
+            result = LoadResult()
+            for path in self.options.papers:
+                part = await asyncio.to_thread(
+                    load_path, path, max_bytes=self.options.max_file_bytes
                 )
+                result.extend(part)
+                self.tried.append(
+                    f"--papers {path} ({part.read} entries read, {part.skipped} unusable)"
+                )
+                progress.advance()
+        self._absorb(result)
+        return result.candidates
 
-            given = fields.pop("key")
-            if given and KEY_PATTERN.match(given) and given.lower() not in taken:
-                key = given
-            else:
-                key = make_key(fields["authors"], fields["year"], fields["title"], taken)
-                if given:
-                    problem = "is already used" if KEY_PATTERN.match(given) else "is not valid"
-                    warnings.append(f"{where}: key {given!r} {problem}; using {key!r}")
-            taken.add(key.lower())
-            if not full_text:
-                fields["text"] = ""
-            papers.append(Paper(key=key, **fields))
+    async def listed_ids(self) -> list[Candidate]:
+        ids: list[str] = []
+        for path in self.options.arxiv_ids:
+            found, result = read_arxiv_ids(path, max_bytes=self.options.max_file_bytes)
+            self._absorb(result)
+            ids += [i for i in found if i not in ids]
+            self.tried.append(f"--arxiv-ids {path} ({len(found)} ids)")
+        if not ids:
+            return []
+        from surveygen.library.arxiv_source import ArxivUnavailable
 
-    if not papers:
-        tried = ", ".join(str(p) for p in paths) or "(none)"
-        raise InputError(
-            f"no usable papers in {tried}: {read} non-blank line(s) read, {skipped} skipped",
-            hint='each line must be a JSON object with a non-empty "title"; '
-            "see the warnings for why lines were skipped",
+        with self.ui.stage("gather:arxiv-ids", 1) as progress:
+            try:
+                candidates, missing = await asyncio.to_thread(self.source().fetch_ids, ids)
+            except ArxivUnavailable as exc:
+                self.warn(f"could not fetch the --arxiv-ids papers from arXiv: {exc}")
+                self.tried[-1] += " (arXiv unreachable)"
+                return []
+            finally:
+                progress.advance()
+        for ident in missing:
+            self.warn(f"arXiv id {ident}: not found on arXiv, skipped")
+        self.report.skipped_input += len(missing)
+        return candidates
+
+    async def search(self) -> list[Candidate]:
+        if not self.options.search:
+            return []
+        from surveygen.library.arxiv_source import ArxivUnavailable
+        from surveygen.library.rank import propose_queries
+
+        try:
+            queries = await propose_queries(self.llm, self.topic)
+        except (BudgetExceeded, LLMRejectedError):
+            raise
+        except LLMError as exc:
+            self.warn(f"the LLM proposed no search queries ({exc}); searching the topic only")
+            queries = []
+        self.report.queries = [self.topic, *queries]
+        found: list[Candidate] = []
+        errors: list[str] = []
+        with self.ui.stage("gather:search", len(self.report.queries)) as progress:
+            for n, query in enumerate(self.report.queries):
+                try:
+                    found += await asyncio.to_thread(
+                        self.source().search, query, max_results=self.options.search_results
+                    )
+                except ValueError as exc:  # a query with no searchable word
+                    errors.append(str(exc))
+                    self.warn(f"arXiv search for {query!r} skipped: {exc}")
+                except ArxivUnavailable as exc:
+                    # Retries are spent: arXiv is down or unreachable, so the other queries
+                    # would only wait out the same retries.
+                    left = len(self.report.queries) - n - 1
+                    errors += [str(exc)] * (left + 1)
+                    self.warn(
+                        f"arXiv search for {query!r} failed: {exc}"
+                        + (f"; the other {left} queries are not tried" if left else "")
+                    )
+                    progress.advance(left + 1)
+                    break
+                progress.advance()
+        self.report.searches_failed = len(errors)
+        outcome = f"{len(found)} results" if len(errors) < len(self.report.queries) else "failed"
+        if errors and len(errors) == len(self.report.queries):
+            outcome += f": {errors[-1]}"
+        self.tried.append(f"arXiv search for {len(self.report.queries)} queries ({outcome})")
+        return found
+
+    def _absorb(self, result: LoadResult) -> None:
+        for warning in result.warnings:
+            self.warn(warning)
+        self.report.read += result.read
+        self.report.skipped_input += result.skipped
+
+    # ------------------------------------------------------------------ ranking
+
+    async def choose(self, merged: list[Merged]) -> list[tuple[Merged, float, float | None, bool]]:
+        """The papers kept, each with its TF-IDF score, screening score and off-topic flag."""
+        from surveygen.library.rank import choose, relevance, screen, screen_calls, shares_terms
+
+        options = self.options
+        texts = [
+            (m.paper.title, m.paper.abstract or m.paper.text[:_RANK_TEXT_CHARS]) for m in merged
+        ]
+        scores = relevance(self.topic, self.report.queries[1:], texts)
+        is_user = [m.is_user for m in merged]
+        screen_scores: list[float | None] = [None] * len(merged)
+        found = [i for i, user in enumerate(is_user) if not user]
+        if options.screen and found:
+            room = max(0, options.max_papers - sum(is_user))
+            pool = sorted(found, key=lambda i: (-scores[i], i))[: 2 * room]
+            pool = sorted([i for i, user in enumerate(is_user) if user] + pool)
+            batches = screen_calls(len(pool))
+            with self.ui.stage("gather:screen", batches) as progress:
+                rated, warnings = await screen(
+                    self.llm, self.topic, [texts[i] for i in pool], on_batch=progress.advance
+                )
+            for warning in warnings:
+                self.warn(warning)
+            for i, value in zip(pool, rated, strict=True):
+                screen_scores[i] = value
+            self.report.screened = sum(v is not None for v in rated)
+        choice = choose(
+            is_user,
+            scores,
+            screen_scores,
+            shares_terms(self.topic, self.report.queries[1:], texts),
+            max_papers=options.max_papers,
+            threshold=options.screen_threshold,
         )
-    return GatherResult(tuple(papers), tuple(warnings), read, skipped)
+        self.report.dropped = len(choice.dropped)
+        off = set(choice.off_topic)
+        return [(merged[i], scores[i], screen_scores[i], i in off) for i in choice.kept]
+
+    # ------------------------------------------------------------------ full text
+
+    async def full_text(self, merged: Merged) -> str:
+        """The paper's full text: its own, an attached PDF's, or arXiv's; "" if none."""
+        paper = merged.paper
+        if paper.text:
+            return paper.text
+        from surveygen.library.pdf import extract_pdf, strip_references
+
+        if paper.pdf_path is not None:
+            try:
+                pdf = await asyncio.to_thread(extract_pdf, paper.pdf_path)
+                return strip_references(pdf.text)
+            except DocumentError as exc:
+                self.warn(f"{paper.where}: attached PDF {paper.pdf_path} unusable ({exc})")
+        if paper.pdf_url:  # only papers that came from arXiv carry one
+            from surveygen.library.arxiv_source import ArxivUnavailable
+
+            try:
+                return await asyncio.to_thread(
+                    self.source().full_text, paper, max_bytes=self.options.max_file_bytes
+                )
+            except (ArxivUnavailable, DocumentError) as exc:
+                self.warn(f"{merged.key}: no full text from arXiv ({exc}); using the abstract")
+        return ""
+
+
+async def gather(
+    topic: str,
+    options: GatherOptions,
+    *,
+    llm: Any,
+    ui: Any,
+    warn: Callable[[str], None],
+    previous: Sequence[Mapping[str, Any]] = (),
+    arxiv: Any = None,
+) -> tuple[list[Paper], GatherReport]:
+    """Build the library for ``topic``; see the module docstring for the steps.
+
+    ``previous`` holds an earlier run's papers.jsonl lines, whose keys are kept for the same
+    papers. ``arxiv`` is an ArxivSource (made from ``options`` when None and needed).
+    Raises InputError when no paper is left, saying what was tried.
+    """
+    check_inputs(options)
+    g = _Gatherer(topic, options, llm, ui, arxiv, warn)
+    try:
+        candidates = await g.user_library()
+        candidates += await g.listed_ids()
+        candidates += await g.search()
+        g.report.found = len(candidates)
+        merged, g.report.duplicates = merge_candidates(candidates)
+        if not merged:
+            raise InputError(
+                "no papers to write from: tried " + ("; ".join(g.tried) or "nothing"),
+                hint="see the warnings above for what was skipped and why; check the connection "
+                "to arXiv, or give your own papers with --papers PATH or --arxiv-ids FILE",
+            )
+        chosen = await g.choose(merged)
+        kept = [m for m, _, _, _ in chosen]
+        for warning in assign_keys(kept, previous_keys(previous)):
+            warn(warning)
+        texts: list[str] = [""] * len(kept)
+        if options.full_text:
+            with ui.stage("gather:fulltext", len(kept)) as progress:
+                for i, item in enumerate(kept):
+                    texts[i] = await g.full_text(item)
+                    progress.advance()
+            g.report.full_text = {
+                "pdf": sum(1 for t in texts if t),
+                "abstract_only": sum(1 for t in texts if not t),
+            }
+        papers = []
+        for (item, score, rated, off_topic), text in zip(chosen, texts, strict=True):
+            p = item.paper
+            sources = item.sources
+            papers.append(
+                Paper(
+                    key=item.key,
+                    title=p.title,
+                    authors=p.authors,
+                    year=p.year,
+                    abstract=p.abstract,
+                    text=text,
+                    arxiv_id=p.arxiv_id,
+                    doi=p.doi,
+                    url=p.url,
+                    venue=p.venue,
+                    source=sources[0] if sources else "",
+                    also_in=tuple(sources[1:]),
+                    query=p.query,
+                    score=score,
+                    screen_score=rated,
+                    off_topic=off_topic,
+                )
+            )
+        flagged = [p for p in papers if p.off_topic]
+        if flagged:
+            g.report.off_topic = [p.key for p in flagged]
+            warn(
+                f"{len(flagged)} of your papers look off-topic (kept all the same): "
+                + ", ".join(p.key for p in flagged)
+            )
+        g.report.kept = len(papers)
+        by_source: dict[str, int] = {}
+        for p in papers:
+            by_source[_kind(p.source)] = by_source.get(_kind(p.source), 0) + 1
+        g.report.by_source = by_source
+        return papers, g.report
+    finally:
+        g.close()
