@@ -137,6 +137,7 @@ class Settings:
             out[f.name] = value
         out["api_key"] = "***" if self.api_key else None
         out["base_url"] = public_url(self.base_url)
+        out["arxiv_url"] = public_url(self.arxiv_url)
         return out
 
 

@@ -400,6 +400,12 @@ async def gather(
                 f"{len(flagged)} of your papers look off-topic (kept all the same): "
                 + ", ".join(p.key for p in flagged)
             )
+        bare = [p.key for p in papers if not p.abstract and not p.text]
+        if bare:
+            warn(
+                f"{len(bare)} paper(s) have only a title, no abstract or text, so they can give "
+                f"little evidence: {', '.join(bare[:10])}{' ...' if len(bare) > 10 else ''}"
+            )
         g.report.kept = len(papers)
         by_source: dict[str, int] = {}
         for p in papers:
