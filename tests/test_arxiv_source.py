@@ -9,15 +9,22 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from fakearxiv import FakeArxivServer
 from pdfgen import make_pdf
 
 from surveygen.library import arxiv_source
-from surveygen.library.arxiv_source import ArxivSource, ArxivUnavailable, build_query
+from surveygen.library.arxiv_source import (
+    ArxivRejected,
+    ArxivSource,
+    ArxivUnavailable,
+    build_query,
+)
 from surveygen.library.records import Candidate, DocumentError
 
 Factory = Callable[..., ArxivSource]
@@ -76,6 +83,81 @@ def paper_pdf(body: str) -> bytes:
             "[2] B. Jones. Another old result. Proc. of Stuff, 2020.",
         ]
     )
+
+
+class Canned(requests.adapters.BaseAdapter):
+    """A requests transport answering from a table of URL prefixes (longest first), so that
+    arxiv.org URLs can be used without a network. Records the URLs it was asked for."""
+
+    def __init__(self, answers: dict[str, tuple[int, bytes, dict[str, str]]]) -> None:
+        super().__init__()
+        self.answers = dict(sorted(answers.items(), key=lambda item: -len(item[0])))
+        self.urls: list[str] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        url = str(request.url)
+        self.urls.append(url)
+        status, body, headers = next(a for p, a in self.answers.items() if url.startswith(p))
+        response = requests.Response()
+        response.status_code = status
+        response.headers.update({"Content-Length": str(len(body)), **headers})
+        response._content = body
+        response._content_consumed = True
+        response.url = url
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+class TricklingServer:
+    """An HTTP server that sends a PDF's first bytes and then one byte every 50 ms: each read
+    is quick, the whole download never ends."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self._stop = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                outer.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/pdf")
+                self.send_header("Content-Length", str(10**6))
+                self.end_headers()
+                try:
+                    self.wfile.write(b"%PDF-1.4\n")
+                    self.wfile.flush()
+                    for _ in range(200):  # 10 s at most, so a regression fails, not hangs
+                        if outer._stop.wait(0.05):
+                            break
+                        self.wfile.write(b"0")
+                        self.wfile.flush()
+                except OSError:  # the client gave up
+                    pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def __enter__(self) -> TricklingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
 
 
 def closed_port() -> int:
@@ -213,10 +295,21 @@ def test_no_results_is_an_empty_list(server: FakeArxivServer, make: Factory) -> 
 # ------------------------------------------------------------------------------- politeness
 
 
-def test_one_request_per_delay_across_threads(server: FakeArxivServer, tmp_path: Path) -> None:
+def test_one_request_per_delay_across_threads(
+    server: FakeArxivServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_papers(server, 3)
     server.add_version("2101.00000", pdf=paper_pdf("Body."))
-    delay = 0.2
+    delay = 0.25
+    slots: list[float] = []  # the start times the limiter handed out (time.monotonic())
+    real_wait = arxiv_source._Limiter.wait
+
+    def recording_wait(self: Any) -> float:
+        start = real_wait(self)
+        slots.append(start)
+        return start
+
+    monkeypatch.setattr(arxiv_source._Limiter, "wait", recording_wait)
     with ArxivSource(api_url=server.api_url, cache_dir=tmp_path, delay=delay, page_size=1) as src:
         paper = Candidate(title="x", pdf_url=server.pdf_url("2101.00000", 2))
         errors: list[BaseException] = []
@@ -237,10 +330,70 @@ def test_one_request_per_delay_across_threads(server: FakeArxivServer, tmp_path:
         for thread in threads:
             thread.join()
     assert errors == []
-    times = sorted(r.time for r in server.requests)
-    assert len(times) == 4  # two search pages, one PDF, one id lookup
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= delay - 0.01, gaps
+    # Two search pages, one PDF, one id lookup: each waited for its own slot, and the slots
+    # are at least `delay` apart (exact: the limiter computes them under its lock).
+    assert len(slots) == 4
+    slots.sort()
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert min(gaps) >= delay - 1e-6, gaps
+    # Every request reached the server after its slot (same monotonic clock, same process),
+    # so the k-th arrival is no earlier than the k-th slot. A loaded machine only adds delay.
+    arrivals = sorted(r.time for r in server.requests)
+    assert len(arrivals) == 4
+    assert all(a >= s - 1e-3 for a, s in zip(arrivals, slots, strict=True)), (arrivals, slots)
+
+
+def test_arxiv_itself_is_never_asked_more_than_once_every_three_seconds(
+    server: FakeArxivServer, tmp_path: Path, sleeps: list[float]
+) -> None:
+    add_papers(server, 2)
+    feed = requests.get(server.api_url, params={"search_query": "all:graph"}, timeout=5).content
+    source = ArxivSource(
+        api_url="https://export.arxiv.org/api/query",
+        cache_dir=tmp_path,
+        delay=0.5,  # asked for less than arXiv allows
+        sleep=sleeps.append,
+    )
+    with source:
+        assert source.delay == arxiv_source.ARXIV_MIN_DELAY == 3.0
+        adapter = Canned({"https://export.arxiv.org/": (200, feed, {})})
+        source._session.mount("https://export.arxiv.org/", adapter)
+        assert len(source.search("graph", max_results=1)) == 1
+        assert len(source.search("graphs", max_results=1)) == 1
+    assert len(adapter.urls) == 2
+    assert len(sleeps) == 1 and 2.5 < sleeps[0] <= 3.0  # a fake sleep: no real wait
+
+
+def test_arxiv_hosts_keep_three_seconds_behind_a_mirror(
+    server: FakeArxivServer, make: Factory, sleeps: list[float]
+) -> None:
+    pdf = paper_pdf("Body.")
+    adapter = Canned({"https://arxiv.org/pdf/": (200, pdf, {})})
+    source = make()  # a local mirror without delay
+    assert source.delay == 0
+    source._session.mount("https://arxiv.org/", adapter)
+    for ident in ("2101.00001", "2101.00002"):
+        paper = Candidate(title="T", pdf_url=f"https://arxiv.org/pdf/{ident}v1")
+        assert "Body." in source.full_text(paper, max_bytes=10**7)
+    assert len(adapter.urls) == 2
+    assert len(sleeps) == 1 and 2.5 < sleeps[0] <= 3.0
+
+
+def test_redirects_wait_on_the_limiter(make: Factory, sleeps: list[float]) -> None:
+    pdf = paper_pdf("Body.")
+    target = "https://arxiv.org/pdf/2101.00001v1.pdf"
+    adapter = Canned(
+        {
+            target: (200, pdf, {}),
+            "https://arxiv.org/pdf/": (301, b"", {"Location": target}),
+        }
+    )
+    source = make()
+    source._session.mount("https://arxiv.org/", adapter)
+    paper = Candidate(title="T", pdf_url="https://arxiv.org/pdf/2101.00001v1")
+    assert "Body." in source.full_text(paper, max_bytes=10**7)
+    assert adapter.urls == ["https://arxiv.org/pdf/2101.00001v1", target]
+    assert len(sleeps) == 1 and 2.5 < sleeps[0] <= 3.0  # the second hop waited its turn
 
 
 # ---------------------------------------------------------------------------------- retries
@@ -276,15 +429,46 @@ def test_retry_after_is_honoured_for_the_api(
     assert sleeps == [5.0]
 
 
-def test_client_errors_are_not_retried(
+def test_a_refused_query_is_rejected_not_retried(
     server: FakeArxivServer, make: Factory, sleeps: list[float]
 ) -> None:
     add_papers(server, 1)
     server.fail_next(1, status=400)
-    with pytest.raises(ArxivUnavailable, match=r"HTTP 400"):
-        make().search("graph", max_results=5)
+    source = make()
+    with pytest.raises(ArxivRejected, match=r"HTTP 400"):
+        source.search("graph", max_results=5)
     assert len(server.api_requests) == 1
     assert sleeps == []
+    # arXiv is not taken for down: the next query is sent and answered.
+    assert len(source.search("graphs OR graph", max_results=5)) == 1
+    assert len(server.api_requests) == 2
+
+
+@pytest.mark.parametrize("status", [403, 404, 414])
+def test_other_client_errors_are_rejections(
+    server: FakeArxivServer, make: Factory, status: int
+) -> None:
+    server.fail_next(1, status=status)
+    with pytest.raises(ArxivRejected, match=rf"HTTP {status}"):
+        make().fetch_ids(["2101.00001"])
+    assert len(server.api_requests) == 1
+
+
+def test_request_timeout_status_is_retried(
+    server: FakeArxivServer, make: Factory, sleeps: list[float]
+) -> None:
+    add_papers(server, 1)
+    server.fail_next(1, status=408)
+    assert len(make().search("graph", max_results=5)) == 1
+    assert [r.status for r in server.api_requests] == [408, 200]
+    assert len(sleeps) == 1
+
+
+def test_server_errors_are_not_rejections(server: FakeArxivServer, make: Factory) -> None:
+    server.fail_next(2, status=503)
+    with pytest.raises(ArxivUnavailable) as caught:
+        make(tries=2).search("graph", max_results=5)
+    assert not isinstance(caught.value, ArxivRejected)
 
 
 def test_malformed_xml_is_retried(server: FakeArxivServer, make: Factory) -> None:
@@ -366,6 +550,17 @@ def test_identical_search_is_answered_from_the_cache(
     assert (tmp_path / "cache" / "arxiv.sqlite").is_file()
     make().search("graph", max_results=2)  # another max_results is another question
     assert len(server.api_requests) == 2
+
+
+def test_empty_answers_are_not_cached(server: FakeArxivServer, make: Factory) -> None:
+    add_papers(server, 2)
+    assert make().search("unicorns", max_results=5) == []
+    assert make().search("unicorns", max_results=5) == []
+    assert len(server.api_requests) == 2  # the second search asked arXiv again
+    server.add_paper("2103.00001", title="Unicorns", authors=["U"], summary="unicorns")
+    assert len(make().search("unicorns", max_results=5)) == 1
+    assert len(make().search("unicorns", max_results=5)) == 1
+    assert len(server.api_requests) == 3  # a non-empty answer is cached
 
 
 def test_cache_expires_after_ttl(server: FakeArxivServer, make: Factory) -> None:
@@ -565,13 +760,24 @@ def test_full_text_size_cap_from_content_length(server: FakeArxivServer, make: F
     assert "Body." in make().full_text(paper, max_bytes=len(pdf))
 
 
+def test_full_text_download_has_a_total_deadline(make: Factory) -> None:
+    with TricklingServer() as trickle:
+        paper = Candidate(title="T", pdf_url=f"{trickle.url}/pdf/2101.00001v1")
+        started = time.monotonic()
+        with pytest.raises(ArxivUnavailable, match=r"took longer than 1 s"):
+            make(timeout=0.25).full_text(paper, max_bytes=10**7)
+        elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 5.0  # 4 x timeout, though every read got a byte in time
+    assert trickle.requests == 1  # not retried
+
+
 def test_full_text_size_cap_while_streaming(server: FakeArxivServer, make: Factory) -> None:
     huge = b"%PDF-1.4\n" + b"0" * (32 * 1024 * 1024)
     server.add_paper("2101.00001", title="T", authors=["A"], summary="s", pdf=huge)
     server.send_pdf_length = False
     paper = Candidate(title="T", pdf_url=server.pdf_url("2101.00001", 1))
     with pytest.raises(DocumentError, match="larger than 100 KB"):
-        make().full_text(paper, max_bytes=100 * 1024)
+        make().full_text(paper, max_bytes=100_000)
     (request,) = server.pdf_requests
     deadline = time.monotonic() + 5
     while not request.finished and time.monotonic() < deadline:

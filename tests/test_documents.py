@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pdfgen import drawing_only_pdf, encrypt_pdf, make_pdf, owner_only_encrypted
+from pypdf import PdfReader
 
 from surveygen.library.documents import read_document, read_file, read_folder
 from surveygen.library.pdf import PdfText, clean_pdf_text, extract_pdf, strip_references
@@ -86,6 +87,15 @@ def test_extract_pdf_max_pages_limits_reading_not_page_count() -> None:
 def test_extract_pdf_metadata_title_and_authors() -> None:
     data = make_pdf([first_page()], title="Why Cats Purr", author="John Smith; Jane Doe")
     pdf = extract_pdf(data)
+    assert pdf.title == "Why Cats Purr"
+    assert pdf.authors == ("John Smith", "Jane Doe")
+
+
+def test_extract_pdf_metadata_drops_lone_surrogates(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A broken UTF-16 string in /Title or /Author must not reach a UTF-8 write.
+    info = {"/Title": "Why Cats \ud800Purr", "/Author": "John \udc00Smith; Jane Doe"}
+    monkeypatch.setattr(PdfReader, "metadata", property(lambda self: info))
+    pdf = extract_pdf(make_pdf([first_page()]))
     assert pdf.title == "Why Cats Purr"
     assert pdf.authors == ("John Smith", "Jane Doe")
 
@@ -518,9 +528,9 @@ def test_size_cap_checked_before_reading(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(Path, "open", no_reading)
     monkeypatch.setattr(Path, "read_bytes", no_reading)
-    message = reason(path, max_bytes=2048)
+    message = reason(path, max_bytes=2000)
     assert message == (
-        "larger than the 2 KB limit (2.9 KB); raise max_file_mb in surveygen.toml or split it"
+        "larger than the 2 KB limit (3.0 KB); raise max_file_mb in surveygen.toml or split it"
     )
 
 
@@ -528,8 +538,8 @@ def test_size_cap_message_in_megabytes(tmp_path: Path) -> None:
     path = write(tmp_path / "a.txt", "A Title Line\n")
     import os
 
-    os.truncate(path, 3 * MB // 2)  # sparse: no real 1.5 MB written
-    message = reason(path, max_bytes=MB)
+    os.truncate(path, 1_500_000)  # sparse: no real 1.5 MB written
+    message = reason(path, max_bytes=1_000_000)
     assert message.startswith("larger than the 1 MB limit (1.5 MB); raise max_file_mb")
 
 

@@ -391,6 +391,30 @@ def test_file_attachments(tmp_path: Path) -> None:
     ]
 
 
+def test_attached_pdf_with_a_name_too_long_keeps_the_entry(tmp_path: Path) -> None:
+    # stat() fails with ENAMETOOLONG rather than "not found": still one warning, no error.
+    name = "x" * 5000 + ".pdf"
+    text = (
+        f"@article{{long, title = {{Long name}}, file = {{Full Text:{name}:application/pdf}}}}\n"
+        "@article{next, title = {Next entry}}\n"
+    )
+    path, result = read(tmp_path, text)
+    assert [c.key for c in result.candidates] == ["long", "next"]
+    assert result.candidates[0].pdf_path is None
+    (warning,) = result.warnings
+    assert warning.startswith(f"{path}:1: attached PDF unusable (File name too long): ")
+    assert len(warning) < len(str(path)) + 300  # the 5000-character name is shortened
+    assert (result.read, result.skipped) == (2, 0)
+
+
+def test_titles_are_capped_at_300_characters(tmp_path: Path) -> None:
+    long_title = " ".join(["word"] * 100)
+    _, result = read(tmp_path, f"@article{{k, title = {{{long_title}}}}}\n")
+    title = result.candidates[0].title
+    assert len(title) <= 300 and long_title.startswith(title) and title.endswith("word")
+    assert result.warnings == []
+
+
 # --- file-level problems --------------------------------------------------------------------
 
 
@@ -430,7 +454,7 @@ def test_size_cap_and_unreadable(tmp_path: Path) -> None:
     assert result.candidates == []
     assert result.warnings == [
         f"{path}: skipped: larger than the 50 bytes limit ({path.stat().st_size} bytes); "
-        "split it into smaller files"
+        "raise max_file_mb in surveygen.toml or split it"
     ]
     missing = tmp_path / "missing.bib"
     assert read_bib(missing, max_bytes=MAX).warnings == [

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from surveygen.library.jsonl import arxiv_id_from_url, read_json, read_jsonl
-from surveygen.library.records import LoadResult
+from surveygen.library.jsonl import read_json, read_jsonl
+from surveygen.library.records import LoadResult, arxiv_id_from_url
 
 MAX = 1_000_000
 
@@ -235,6 +235,45 @@ def test_bom_only_allowed_on_first_line(tmp_path: Path) -> None:
     assert result.warnings[0].startswith(f"{path}:2: skipped: invalid JSON (")
 
 
+def test_lone_surrogates_are_replaced_in_every_field(tmp_path: Path) -> None:
+    # json.loads accepts "\ud800" escapes that pair with nothing; UTF-8 cannot encode them.
+    line = (
+        '{"title": "\\ud800 Graphs", "authors": ["Ada \\udc00", "Bob"], "abstract": "a\\ud800",'
+        ' "text": "t\\udfff", "venue": "v\\ud801", "url": "https://x.org/\\ud800",'
+        ' "key": "k\\ud800", "source": "s\\ud800", "year": 2020}'
+    )
+    result = read_lines(tmp_path, line)
+    assert result.warnings == []
+    (paper,) = result.candidates
+    assert paper.title == "\ufffd Graphs"
+    assert paper.authors == ("Ada \ufffd", "Bob")
+    assert (paper.abstract, paper.text, paper.venue) == ("a\ufffd", "t\ufffd", "v\ufffd")
+    assert (paper.url, paper.key, paper.source) == ("https://x.org/\ufffd", "k\ufffd", "s\ufffd")
+    json.dumps(paper.__dict__, default=str, ensure_ascii=False).encode("utf-8")
+
+
+def test_lone_surrogates_in_v2_json(tmp_path: Path) -> None:
+    path = tmp_path / "survey.json"
+    path.write_text(
+        '{"title": "Topic", "papers": [{"title": "T\\ud800", "txt": "body \\udc00",'
+        ' "abstract": "abs", "url": "u"}]}',
+        encoding="utf-8",
+    )
+    (paper,) = read_json(path, max_bytes=MAX).candidates
+    assert (paper.title, paper.text) == ("T\ufffd", "body \ufffd")
+
+
+def test_titles_are_capped_at_300_characters(tmp_path: Path) -> None:
+    long_title = " ".join(["word"] * 100)
+    result = read_lines(tmp_path, {"title": long_title})
+    (paper,) = result.candidates
+    assert len(paper.title) <= 300 and paper.title.startswith("word word")
+    assert long_title.startswith(paper.title)
+    assert result.warnings == []
+    path = write_json(tmp_path, [{"title": "y" * 1000}])
+    assert read_json(path, max_bytes=MAX).candidates[0].title == "y" * 300
+
+
 # --- LLM×MapReduce-V2 input -----------------------------------------------------------------
 
 V2 = {
@@ -397,7 +436,7 @@ def test_file_level_problems(tmp_path: Path, reader: Any) -> None:
     size = big.stat().st_size
     assert result.warnings == [
         f"{big}: skipped: larger than the 100 bytes limit ({size} bytes); "
-        "split it into smaller files"
+        "raise max_file_mb in surveygen.toml or split it"
     ]
     result = reader(missing, max_bytes=MAX)
     assert result.warnings == [f"{missing}: skipped: cannot read it (No such file or directory)"]
@@ -408,11 +447,12 @@ def test_file_level_problems(tmp_path: Path, reader: Any) -> None:
 
 def test_size_limit_in_megabytes(tmp_path: Path) -> None:
     path = tmp_path / "huge.jsonl"
-    with path.open("wb") as handle:  # sparse: stat() says 100 MB, nothing is read
+    with path.open("wb") as handle:  # sparse: stat() says 100 MiB, nothing is read
         handle.truncate(100 * 1024 * 1024)
-    result = read_jsonl(path, max_bytes=50 * 1024 * 1024)
+    result = read_jsonl(path, max_bytes=50_000_000)  # max_file_mb = 50
     assert result.warnings == [
-        f"{path}: skipped: larger than the 50 MB limit (100.0 MB); split it into smaller files"
+        f"{path}: skipped: larger than the 50 MB limit (104.9 MB); "
+        "raise max_file_mb in surveygen.toml or split it"
     ]
 
 

@@ -134,6 +134,22 @@ def test_keys_of_an_earlier_run_are_kept_when_the_library_grows() -> None:
     }
 
 
+def test_a_new_preprint_with_the_same_title_never_takes_an_earlier_key() -> None:
+    lines = [{"key": "smith2020deep", "title": "Deep study", "arxiv_id": "2001.00001"}]
+    merged, _ = merge_candidates(
+        [
+            cand("Deep study", authors=("A Smith",), year=2020, arxiv_id="2002.00002"),
+            cand("Deep study", authors=("A Smith",), year=2020, arxiv_id="2001.00001", source="s"),
+        ]
+    )
+    assert len(merged) == 2
+    assign_keys(merged, previous_keys(lines))
+    assert {m.paper.arxiv_id: m.key for m in merged} == {
+        "2001.00001": "smith2020deep",
+        "2002.00002": "smith2020deepa",
+    }
+
+
 def test_previous_keys_match_by_arxiv_id_and_doi_and_ignore_bad_lines() -> None:
     lines = [
         {"key": "old1", "title": "Some title here", "arxiv_id": "2101.00001v3"},
@@ -143,8 +159,8 @@ def test_previous_keys_match_by_arxiv_id_and_doi_and_ignore_bad_lines() -> None:
         {"key": "x", "title": 5},
     ]
     prev = previous_keys(lines)
-    assert prev["arxiv:2101.00001"] == "old1"
-    assert prev["doi:10.1000/xyz"] == "old2"
+    assert prev["arxiv:2101.00001"].key == "old1"
+    assert prev["doi:10.1000/xyz"].key == "old2"
     assert "title:ignored title" not in prev
     merged, _ = merge_candidates(
         [cand("Renamed in this version", arxiv_id="2101.00001"), cand("T", doi="10.1000/xyz")]

@@ -1,13 +1,15 @@
 """arXiv as a source of papers: keyword search, papers by id, and full text from their PDFs.
 
 arXiv asks API users for at most one request every three seconds, so every request this
-module sends (an API page or a PDF) waits on one shared, thread-safe limiter. Answers are
-cached per user in SQLite (``arxiv.sqlite``) for ``ttl`` seconds and extracted texts forever
-(``arxiv-text/<id>v<version>.txt``: a version never changes), so a re-run asks arXiv little
-or nothing. Failures that another try may fix (HTTP 429/5xx, broken connections, timeouts,
-malformed or unexpectedly empty pages) are retried with exponential backoff; whatever still
-fails becomes :class:`ArxivUnavailable` with a reason a user can read. No ``requests`` or
-``arxiv`` exception leaves this module.
+module sends (an API page, a PDF, each redirect) waits on a shared, thread-safe limiter, and
+requests to arxiv.org hosts are never closer than three seconds whatever ``delay`` says.
+Non-empty answers are cached per user in SQLite (``arxiv.sqlite``) for ``ttl`` seconds and
+extracted texts forever (``arxiv-text/<id>v<version>.txt``: a version never changes), so a
+re-run asks arXiv little or nothing. Failures that another try may fix (HTTP 408/429/5xx,
+broken connections, timeouts, malformed or unexpectedly empty pages) are retried with
+exponential backoff; whatever still fails becomes :class:`ArxivUnavailable` with a reason a
+user can read, and a request arXiv refuses (HTTP 400 for a malformed query, ...) becomes its
+subclass :class:`ArxivRejected`. No ``requests`` or ``arxiv`` exception leaves this module.
 
 The ``arxiv`` package does the paging and the Atom parsing. It gets a ``requests.Session`` of
 ours that applies the limiter, a timeout and our User-Agent, and checks that every page is
@@ -40,6 +42,8 @@ from xml.etree import ElementTree
 import arxiv
 import requests
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError
+from urllib3 import exceptions as urllib3_errors
+from urllib3.response import HTTPResponse as Urllib3Response
 
 import surveygen
 from surveygen.library.records import (
@@ -47,12 +51,15 @@ from surveygen.library.records import (
     USER,
     Candidate,
     DocumentError,
+    cap_title,
     clean_space,
+    format_size,
     normalise_arxiv_id,
     normalise_doi,
+    scrub,
 )
 
-__all__ = ["ArxivSource", "ArxivUnavailable", "build_query"]
+__all__ = ["ARXIV_MIN_DELAY", "ArxivRejected", "ArxivSource", "ArxivUnavailable", "build_query"]
 
 T = TypeVar("T")
 
@@ -78,10 +85,22 @@ _BACKOFF_CAP = 60.0
 _MAX_RETRY_AFTER = 120.0  # a server asking for a longer wait is not retried
 _DB_TIMEOUT = 1.0  # seconds to wait for a cache locked by another process
 _CHUNK = 64 * 1024
+_DOWNLOAD_TIMEOUTS = 4  # a PDF's body must arrive within this many times `timeout`
+ARXIV_MIN_DELAY = 3.0  # arXiv's terms of use: at most one request every three seconds
 
 
 class ArxivUnavailable(Exception):
     """arXiv (or its PDF host) could not be used; ``str()`` is the reason, for a warning."""
+
+
+class ArxivRejected(ArxivUnavailable):
+    """arXiv refused this one request (HTTP 4xx other than 408 and 429, such as 400 for a
+    malformed query): arXiv itself works, so the next query is still worth sending."""
+
+
+def _is_arxiv_host(host: str | None) -> bool:
+    host = (host or "").lower().rstrip(".")
+    return host == "arxiv.org" or host.endswith(".arxiv.org")
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,20 +173,22 @@ class _Limiter:
     """
 
     def __init__(self, interval: float, sleep: Callable[[float], None]) -> None:
-        self._interval = max(0.0, interval)
+        self.interval = max(0.0, interval)
         self._sleep = sleep
         self._lock = threading.Lock()
         self._next = float("-inf")
 
-    def wait(self) -> None:
-        if self._interval <= 0:
-            return
+    def wait(self) -> float:
+        """Wait for the next free slot; returns its start (``time.monotonic()`` seconds)."""
         with self._lock:
             now = time.monotonic()
+            if self.interval <= 0:
+                return now
             start = max(now, self._next)
-            self._next = start + self._interval
+            self._next = start + self.interval
         if start > now:
             self._sleep(start - now)
+        return start
 
 
 class _BadFeed(Exception):
@@ -185,15 +206,18 @@ class _ApiCall:
 class _PoliteSession(requests.Session):
     """A Session that waits on the limiter, sets a timeout and names surveygen.
 
+    Every request it sends, redirects included, first waits on a limiter: ``arxiv_limiter``
+    for arxiv.org and its subdomains, ``limiter`` for any other host (both may be the same).
     During an API call (see :meth:`api_call`) it also rejects malformed feeds, remembers the
     Retry-After of a failed page and answers a page it already fetched from memory, so a
     retry after a failure on page 3 does not fetch pages 1 and 2 again.
     """
 
-    def __init__(self, limiter: _Limiter, timeout: float) -> None:
+    def __init__(self, limiter: _Limiter, timeout: float, arxiv_limiter: _Limiter) -> None:
         super().__init__()
         self.headers["User-Agent"] = _USER_AGENT
         self._limiter = limiter
+        self._arxiv_limiter = arxiv_limiter
         self._timeout = timeout
         self._local = threading.local()
 
@@ -215,7 +239,6 @@ class _PoliteSession(requests.Session):
         kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "user-agent"}
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
-        self._limiter.wait()
         response = super().request(method, url, *args, **kwargs)
         if api is not None:
             api.retry_after = _retry_after(response)
@@ -226,6 +249,15 @@ class _PoliteSession(requests.Session):
                 if entries:  # an empty page may be a glitch that a retry should see again
                     api.pages[str(url)] = response
         return response
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        # Session.request and Session.resolve_redirects both send through here, so every
+        # redirect hop waits on the limiter too.
+        host = urlsplit(request.url or "").hostname
+        (self._arxiv_limiter if _is_arxiv_host(host) else self._limiter).wait()
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
 
 
 def _feed_entries(content: bytes) -> int | None:
@@ -316,6 +348,10 @@ class ArxivSource:
     time, for cache ages) and ``sleep`` (for the limiter and backoff) can be replaced in
     tests. ``refresh`` ignores cached API answers (and replaces them); extracted texts are
     always reused. A host that refused every try is not asked again by the same source.
+
+    ``delay`` is the least time between two requests; for arXiv itself (an ``api_url`` on
+    arxiv.org or a subdomain) it is at least ``ARXIV_MIN_DELAY``, whatever is asked, and
+    requests to arXiv hosts always keep that spacing, even when the API is a local mirror.
     """
 
     def __init__(
@@ -334,6 +370,9 @@ class ArxivSource:
     ) -> None:
         self._api_url = api_url
         self._host = urlsplit(api_url).netloc or api_url
+        api_is_arxiv = _is_arxiv_host(urlsplit(api_url).hostname)
+        if api_is_arxiv and not delay >= ARXIV_MIN_DELAY:
+            delay = ARXIV_MIN_DELAY
         self._cache_dir = Path(cache_dir)
         self._timeout = timeout
         self._tries = max(1, tries)
@@ -346,8 +385,15 @@ class ArxivSource:
         self._backoff = min(_BACKOFF_BASE, max(delay, 0.05))
         self._rng = random.Random()
         self._unreachable: dict[str, str] = {}  # host -> why it could not be reached
-        self._session = _PoliteSession(_Limiter(delay, sleep), timeout)
+        limiter = _Limiter(delay, sleep)
+        arxiv_limiter = limiter if api_is_arxiv else _Limiter(ARXIV_MIN_DELAY, sleep)
+        self._session = _PoliteSession(limiter, timeout, arxiv_limiter)
         self._cache_broken = False
+
+    @property
+    def delay(self) -> float:
+        """The effective least time between two API requests, in seconds."""
+        return self._session._limiter.interval
 
     def close(self) -> None:
         self._session.close()
@@ -363,15 +409,16 @@ class ArxivSource:
     def search(self, query: str, *, max_results: int) -> list[Candidate]:
         """Up to ``max_results`` papers for ``query`` (free text or arXiv syntax), by relevance.
 
-        Raises ValueError for a query without search terms, ArxivUnavailable when arXiv
-        cannot answer.
+        Raises ValueError for a query without search terms, ArxivRejected when arXiv refuses
+        this query (HTTP 400 and the like), ArxivUnavailable when arXiv cannot answer. Empty
+        answers are not cached.
         """
         built = build_query(query)
         if max_results <= 0:
             return []
         key = self._key("search", built, str(max_results))
         cached = self._cache_get(key)
-        if cached is not None:
+        if cached:
             return [replace(c, query=query) for c in cached]
         search = arxiv.Search(
             query=built, max_results=max_results, sort_by=arxiv.SortCriterion.Relevance
@@ -383,7 +430,8 @@ class ArxivSource:
             if candidate is not None and candidate.arxiv_id not in seen:
                 seen.add(str(candidate.arxiv_id))
                 found.append(candidate)
-        self._cache_put(key, found)
+        if found:  # arXiv sometimes answers a good query with an empty feed: ask again later
+            self._cache_put(key, found)
         return found
 
     def fetch_ids(self, ids: Sequence[str]) -> tuple[list[Candidate], list[str]]:
@@ -452,10 +500,12 @@ class ArxivSource:
         try:
             return list(client.results(search))
         except arxiv.HTTPError as err:
-            if err.status == 429 or err.status >= 500:
+            if err.status in (408, 429) or err.status >= 500:
                 raise _Retry(
                     f"arXiv did not answer after {{tries}} (HTTP {err.status})", call.retry_after
                 ) from None
+            if 400 <= err.status < 500:
+                raise ArxivRejected(f"arXiv refused the request (HTTP {err.status})") from None
             raise ArxivUnavailable(f"arXiv refused the request (HTTP {err.status})") from None
         except arxiv.UnexpectedEmptyPageError:
             raise _Retry("arXiv kept sending empty pages of results ({tries})") from None
@@ -514,7 +564,8 @@ class ArxivSource:
 
         Cached by arXiv id and version. Raises DocumentError for an unusable PDF (not a PDF,
         corrupt, no text, larger than ``max_bytes``) and ArxivUnavailable when it cannot be
-        downloaded.
+        downloaded, which includes a body that takes longer than four times ``timeout`` to
+        arrive (each read also has ``timeout``).
         """
         url, version_key = self._pdf_target(candidate)
         path = None
@@ -564,6 +615,8 @@ class ArxivSource:
             try:
                 with self._session.get(url, stream=True) as response:
                     return self._read_pdf(response, url, max_bytes)
+            except urllib3_errors.HTTPError as err:  # from reading the body ourselves
+                raise self._network_error(_as_requests_error(err), host) from None
             except requests.RequestException as err:
                 raise self._network_error(err, host) from None
 
@@ -573,22 +626,26 @@ class ArxivSource:
         status = response.status_code
         if status in (404, 410):
             raise ArxivUnavailable(f"no PDF at {url} (HTTP {status})")
-        if status == 429 or status >= 500:
+        if status in (408, 429) or status >= 500:
             raise _Retry(
                 f"could not download {url} after {{tries}} (HTTP {status})",
                 _retry_after(response),
             )
         if status != 200:
             raise ArxivUnavailable(f"cannot download {url} (HTTP {status})")
-        too_big = DocumentError(f"PDF larger than {_size(max_bytes)}")
+        too_big = DocumentError(f"PDF larger than {format_size(max_bytes)}")
         length = (response.headers.get("Content-Length") or "").strip()
         if length.isdigit() and int(length) > max_bytes:
             raise too_big
+        allowed = _DOWNLOAD_TIMEOUTS * self._timeout
+        deadline = time.monotonic() + allowed
         data = bytearray()
-        for chunk in response.iter_content(_CHUNK):
+        for chunk in _body_chunks(response):
             data += chunk
             if len(data) > max_bytes:
                 raise too_big
+            if time.monotonic() > deadline:
+                raise ArxivUnavailable(f"downloading {url} took longer than {allowed:g} s")
         return bytes(data)
 
     # ------------------------------------------------------------------ cache
@@ -681,20 +738,20 @@ def _candidate(
     ident, version = parsed
     published = getattr(result, "published", None)
     year = published.year if published is not None and published.year > 1 else None
-    authors = tuple(n for a in result.authors if (n := clean_space(a.name)))
+    authors = tuple(n for a in result.authors if (n := scrub(clean_space(a.name))))
     pdf_url = result.pdf_url or None
     if pdf_url and pdf_url.startswith("http://arxiv.org/"):
         pdf_url = "https://" + pdf_url[len("http://") :]
     return Candidate(
-        title=clean_space(result.title),
+        title=cap_title(scrub(clean_space(result.title))),
         authors=authors,
         year=year,
-        abstract=clean_space(result.summary),
+        abstract=scrub(clean_space(result.summary)),
         arxiv_id=ident,
         arxiv_version=version,
         doi=normalise_doi(result.doi),
         url=f"https://arxiv.org/abs/{ident}",
-        venue=clean_space(result.journal_ref) or None,
+        venue=scrub(clean_space(result.journal_ref)) or None,
         source=source,
         origin=origin,
         where=f"arXiv {ident}",
@@ -742,9 +799,26 @@ def _write_atomically(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-def _size(count: int) -> str:
-    if count >= 1024 * 1024:
-        return f"{count / (1024 * 1024):g} MB"
-    if count >= 1024:
-        return f"{count / 1024:g} KB"
-    return f"{count} bytes"
+def _body_chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body of a streamed response as it arrives: each chunk is what one read of the
+    socket gave (at most 64 KiB), so a slow sender cannot hold a chunk back for long."""
+    raw = response.raw
+    read1 = getattr(raw, "read1", None) if isinstance(raw, Urllib3Response) else None
+    if read1 is None:  # urllib3 < 2 has no read1
+        yield from response.iter_content(_CHUNK)
+        return
+    while chunk := read1(_CHUNK, decode_content=True):
+        yield chunk
+
+
+def _as_requests_error(err: urllib3_errors.HTTPError) -> requests.RequestException:
+    """The requests exception that ``iter_content`` would have raised for ``err``."""
+    if isinstance(err, urllib3_errors.ReadTimeoutError):
+        return requests.exceptions.ReadTimeout(err)
+    if isinstance(err, urllib3_errors.DecodeError):
+        return ContentDecodingError(err)
+    if isinstance(err, urllib3_errors.SSLError):
+        return requests.exceptions.SSLError(err)
+    if isinstance(err, urllib3_errors.ProtocolError):
+        return ChunkedEncodingError(err)
+    return requests.exceptions.ConnectionError(err)

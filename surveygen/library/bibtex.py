@@ -40,18 +40,23 @@ from bibtexparser.model import (
     ParsingFailedBlock,
 )
 
-from surveygen.library.jsonl import arxiv_id_from_url, parse_year, read_capped, year_warning
 from surveygen.library.records import (
     Candidate,
+    DocumentError,
     LoadResult,
+    arxiv_id_from_url,
+    cap_title,
     clean_space,
     normalise_arxiv_id,
     normalise_doi,
+    parse_year,
+    read_capped,
+    scrub,
+    year_warning,
 )
 
 __all__ = ["read_bib"]
 
-_BOM = b"\xef\xbb\xbf"
 # Fields whose LaTeX is decoded; every other field is used as written.
 _PROSE_FIELDS = frozenset(
     {"title", "author", "abstract", "journal", "journaltitle", "booktitle", "venue"}
@@ -200,7 +205,7 @@ def _text(fields: dict[str, object], *names: str) -> str:
     for name in names:
         value = fields.get(name)
         if isinstance(value, str) and value.strip():
-            return clean_space(value)
+            return scrub(clean_space(value))  # LaTeX decoding may make any code point
     return ""
 
 
@@ -305,6 +310,25 @@ def _pdf_file(value: str, bib: Path) -> Path | None:
     return None
 
 
+def _attachment_problem(path: Path) -> str | None:
+    """Why the attached PDF at ``path`` cannot be used, or None when it is a file.
+
+    A name too long for the file system or a folder that may not be searched makes
+    ``stat()`` fail: that is reported like a missing file, never raised.
+    """
+    shown = str(path)
+    if len(shown) > 200:
+        shown = f"{shown[:120]}...{shown[-60:]}"
+    try:
+        if path.is_file():
+            return None
+    except OSError as exc:
+        return f"attached PDF unusable ({exc.strerror or type(exc).__name__}): {shown}"
+    except ValueError:  # a NUL byte in the name
+        return f"attached PDF unusable (invalid file name): {shown}"
+    return f"attached PDF not found: {shown}"
+
+
 def _year(fields: dict[str, object], where: str, result: LoadResult) -> int | None:
     raw = _text(fields, "year").strip("{}")
     if not raw:
@@ -332,14 +356,14 @@ def _venue(fields: dict[str, object]) -> str | None:
 
 def _add_entry(entry: Entry, bib: Path, where: str, result: LoadResult) -> None:
     fields: dict[str, object] = {field.key: field.value for field in entry.fields}
-    title = _text(fields, "title")
+    title = cap_title(_text(fields, "title"))
     if not title:
         result.skip(where, "no title")
         return
     authors = fields.get("author")
     if isinstance(authors, str):
         authors = [authors]
-    names = tuple(n for n in (clean_space(a) for a in authors or ()) if n)
+    names = tuple(n for n in (scrub(clean_space(a)) for a in authors or ()) if n)
 
     url = _unescape_url(_text(fields, "url")) or None
     if url is None:
@@ -357,8 +381,9 @@ def _add_entry(entry: Entry, bib: Path, where: str, result: LoadResult) -> None:
     file_field = fields.get("file")
     if isinstance(file_field, str) and file_field.strip():
         pdf_path = _pdf_file(file_field.strip(), bib)
-        if pdf_path is not None and not pdf_path.is_file():
-            result.warnings.append(f"{where}: attached PDF not found: {pdf_path}")
+        problem = _attachment_problem(pdf_path) if pdf_path is not None else None
+        if problem is not None:
+            result.warnings.append(f"{where}: {problem}")
             pdf_path = None
 
     result.add(
@@ -404,9 +429,10 @@ def read_bib(path: Path, *, max_bytes: int) -> LoadResult:
     ``@comment``, ``@preamble`` and ``@string`` blocks are not counted as entries.
     """
     result = LoadResult()
-    data = read_capped(path, max_bytes=max_bytes)
-    if isinstance(data, str):
-        result.skip(str(path), data)
+    try:
+        data = read_capped(path, max_bytes)
+    except DocumentError as exc:
+        result.skip(str(path), str(exc))
         return result
     try:
         text = data.decode("utf-8-sig")

@@ -19,9 +19,11 @@ from surveygen.library.records import (
     Candidate,
     DocumentError,
     LoadResult,
+    cap_title,
     clean_space,
     normalise_arxiv_id,
     normalise_doi,
+    read_capped,
 )
 
 __all__ = ["SUFFIXES", "read_document", "read_file", "read_folder"]
@@ -31,8 +33,6 @@ TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 
-_MB = 1024 * 1024
-_TITLE_CHARS = 300
 _ABSTRACT_WORDS = 300
 _BODY_WORDS = 150
 _HEAD_CHARS = 3000  # the "first page", where arXiv stamps and DOIs are looked for
@@ -115,7 +115,7 @@ def read_document(
     if suffix not in SUFFIXES:
         kind = suffix or "no suffix"
         raise DocumentError(f"unsupported file type ({kind}); use .pdf, .txt or .md")
-    data = _read_bytes(path, max_bytes)
+    data = read_capped(path, max_bytes)
     title: str | None = None
     authors: tuple[str, ...] = ()
     if suffix in PDF_SUFFIXES:
@@ -148,47 +148,6 @@ def read_document(
         origin="user",
         where=where if where is not None else str(path),
     )
-
-
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise DocumentError(f"cannot read it ({exc.strerror or exc})") from None
-    if not path.is_file():
-        raise DocumentError("not a regular file")
-    if info.st_size > max_bytes:
-        raise DocumentError(_too_large(info.st_size, max_bytes))
-    if info.st_size == 0:
-        raise DocumentError("empty file")
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise DocumentError(f"cannot read it ({exc.strerror or exc})") from None
-    if len(data) > max_bytes:  # grew since stat()
-        raise DocumentError(_too_large(len(data), max_bytes))
-    if not data:
-        raise DocumentError("empty file")
-    return data
-
-
-def _too_large(size: int, limit: int) -> str:
-    return (
-        f"larger than the {_size(limit, exact=True)} limit ({_size(size, exact=False)}); "
-        "raise max_file_mb in surveygen.toml or split it"
-    )
-
-
-def _size(n: int, *, exact: bool) -> str:
-    """50 MB / 100.0 MB; KB or bytes for the small limits tests use."""
-    for unit, scale in (("MB", _MB), ("KB", 1024)):
-        if n >= scale:
-            value = n / scale
-            if exact and value == int(value):
-                return f"{int(value)} {unit}"
-            return f"{value:.1f} {unit}"
-    return f"{n} bytes"
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,15 +351,11 @@ def _strip_markup(line: str) -> str:
 
 
 def _tidy_title(title: str) -> str:
-    title = _strip_markup(title).strip(" *_#")
-    if len(title) > _TITLE_CHARS:
-        cut = title[:_TITLE_CHARS]
-        title = cut.rsplit(" ", 1)[0] if " " in cut else cut
-    return title or "Untitled"
+    return cap_title(_strip_markup(title).strip(" *_#")) or "Untitled"
 
 
 def _stem_title(path: Path) -> str:
-    return clean_space(re.sub(r"[_-]+", " ", path.stem)) or path.name
+    return cap_title(clean_space(re.sub(r"[_-]+", " ", path.stem)) or path.name)
 
 
 _ABSTRACT_HEADING = re.compile(

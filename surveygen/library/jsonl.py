@@ -16,97 +16,31 @@ import json
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from surveygen.library.records import (
+    BOM,
     Candidate,
+    DocumentError,
     LoadResult,
+    arxiv_id_from_url,
+    cap_title,
     clean_space,
     normalise_arxiv_id,
     normalise_doi,
+    parse_year,
+    read_capped,
+    scrub,
+    year_warning,
 )
 
-__all__ = [
-    "arxiv_id_from_url",
-    "parse_year",
-    "read_capped",
-    "read_json",
-    "read_jsonl",
-    "year_warning",
-]
+__all__ = ["read_json", "read_jsonl"]
 
-_BOM = b"\xef\xbb\xbf"
-_MB = 1024 * 1024
 _EXPECTED_JSON = (
     'expected LLM×MapReduce-V2 input {"title": ..., "papers": [...]}, '
     "a list of such objects, or a list of paper objects"
 )
-
-# --------------------------------------------------------------------------------------------
-# Helpers shared with the other readers
-
-
-def _size(n: int, *, limit: bool = False) -> str:
-    if n < _MB:
-        return f"{n} bytes"
-    if limit and n % _MB == 0:
-        return f"{n // _MB} MB"
-    return f"{n / _MB:.1f} MB"
-
-
-def read_capped(path: Path, *, max_bytes: int) -> bytes | str:
-    """The bytes of ``path``, or the reason the whole file is skipped.
-
-    The size is checked before reading, so a huge file costs nothing; an empty file (or
-    one holding only whitespace) and any ``OSError`` also give a reason, never an exception.
-    """
-    try:
-        if path.is_dir():
-            return "a folder, not a file"
-        size = path.stat().st_size
-        if size > max_bytes:
-            return (
-                f"larger than the {_size(max_bytes, limit=True)} limit ({_size(size)}); "
-                "split it into smaller files"
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        return f"cannot read it ({exc.strerror or exc})"
-    if not data.removeprefix(_BOM).strip():
-        return "empty file"
-    return data
-
-
-def parse_year(value: Any) -> tuple[int | None, bool]:
-    """The year as an int, and whether the value was unusable (so worth a warning)."""
-    if value is None or value == "":
-        return None, False
-    if isinstance(value, str) and re.fullmatch(r"\s*\d{4}\s*", value):
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 1900 <= value <= 2100:
-        return value, False
-    return None, True
-
-
-def year_warning(where: str, value: Any) -> str:
-    """The warning for a year that is kept out of a paper that is still read."""
-    return f"{where}: year {value!r} ignored (expected a year from 1900 to 2100)"
-
-
-def arxiv_id_from_url(url: str | None) -> tuple[str, int | None] | None:
-    """``(id, version)`` when ``url`` is an arXiv abs or pdf page, else None."""
-    try:
-        parts = urlsplit((url or "").strip())
-    except ValueError:
-        return None
-    host = (parts.hostname or "").lower()
-    if host != "arxiv.org" and not host.endswith(".arxiv.org"):
-        return None
-    if not re.match(r"/(?:abs|pdf)/", parts.path):
-        return None
-    return normalise_arxiv_id(parts.path)
 
 
 def _json_type(value: Any) -> str:
@@ -151,7 +85,7 @@ class _PaperLine(BaseModel):
         value = clean_space(value)
         if not value:
             raise ValueError("empty title")
-        return value
+        return cap_title(value)
 
 
 _EXPECTED = {"title": "a non-empty string", "authors": "a list of strings or a string"}
@@ -178,8 +112,18 @@ def _optional(value: str | None) -> str | None:
     return clean_space(value) or None
 
 
+def _scrubbed(value: Any) -> Any:
+    """A JSON field's value with lone surrogates replaced in it and in a list of strings."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [scrub(item) if isinstance(item, str) else item for item in value]
+    return value
+
+
 def _add_paper(data: dict[str, Any], where: str, source: str, result: LoadResult) -> None:
     """Add the paper in ``data`` to ``result``, or skip it with the reason."""
+    data = {key: _scrubbed(value) for key, value in data.items()}
     try:
         entry = _PaperLine.model_validate(data)
     except ValidationError as exc:
@@ -273,13 +217,14 @@ def read_jsonl(path: Path, *, max_bytes: int) -> LoadResult:
     other line is read: a bad one (or a bad paper inside a V2 line) is skipped with a warning.
     """
     result = LoadResult()
-    data = read_capped(path, max_bytes=max_bytes)
-    if isinstance(data, str):
-        result.skip(str(path), data)
+    try:
+        data = read_capped(path, max_bytes)
+    except DocumentError as exc:
+        result.skip(str(path), str(exc))
         return result
     source = f"file:{path.name}"
     for lineno, raw in enumerate(data.splitlines(), start=1):
-        line = raw.removeprefix(_BOM) if lineno == 1 else raw
+        line = raw.removeprefix(BOM) if lineno == 1 else raw
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -299,11 +244,12 @@ def read_json(path: Path, *, max_bytes: int) -> LoadResult:
     Anything else (or invalid JSON) skips the whole file with one warning.
     """
     result = LoadResult()
-    data = read_capped(path, max_bytes=max_bytes)
-    if isinstance(data, str):
-        result.skip(str(path), data)
+    try:
+        data = read_capped(path, max_bytes)
+    except DocumentError as exc:
+        result.skip(str(path), str(exc))
         return result
-    text = data.removeprefix(_BOM)
+    text = data.removeprefix(BOM)
     value = _decode(text, offset=len(data) - len(text))
     if isinstance(value, _Invalid):
         result.skip(f"{path}:{value.line}" if value.line else str(path), value.reason)

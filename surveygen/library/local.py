@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from surveygen.errors import InputError
-from surveygen.library.records import LoadResult, normalise_arxiv_id
+from surveygen.library.records import DocumentError, LoadResult, normalise_arxiv_id, read_capped
 
 __all__ = ["DOCUMENT_SUFFIXES", "check_path", "load_path", "read_arxiv_ids"]
 
@@ -29,7 +29,13 @@ _TYPES_HINT = (
 def check_path(path: Path, flag: str = "--papers") -> str:
     """The kind of input at ``path`` ("folder", "jsonl", "json", "bib", "document", "ids");
     InputError when it does not exist or no reader handles it."""
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name too long, a folder that may not be searched, ...
+        raise InputError(
+            f"{flag} {str(path)[:200]}: cannot use it ({exc.strerror or exc})", hint=_TYPES_HINT
+        ) from None
+    if not exists:
         raise InputError(f"{flag} {path}: no such file or folder", hint=_TYPES_HINT)
     if flag == "--arxiv-ids":
         if path.is_dir():
@@ -82,13 +88,9 @@ def read_arxiv_ids(path: Path, *, max_bytes: int) -> tuple[list[str], LoadResult
     check_path(path, "--arxiv-ids")
     result = LoadResult()
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            result.skip(str(path), f"larger than the {max_bytes / 1e6:.0f} MB limit")
-            return [], result
-        data = path.read_bytes()
-    except OSError as exc:
-        result.skip(str(path), f"cannot read it ({exc.strerror or exc})")
+        data = read_capped(path, max_bytes)
+    except DocumentError as exc:
+        result.skip(str(path), str(exc))
         return [], result
     try:
         text = data.decode("utf-8-sig")

@@ -157,9 +157,18 @@ def _merge(group: list[Candidate]) -> Merged:
     return Merged(paper=replace(head, **values), members=list(group))
 
 
-def previous_keys(papers: Iterable[Mapping[str, object]]) -> dict[str, str]:
+@dataclass(frozen=True)
+class PreviousKey:
+    """A key an earlier run gave a paper, and that paper's arXiv id (to tell preprints with
+    the same title apart, as merging does)."""
+
+    key: str
+    arxiv: str | None
+
+
+def previous_keys(papers: Iterable[Mapping[str, object]]) -> dict[str, PreviousKey]:
     """identity -> key from an earlier run's papers.jsonl lines (unreadable lines ignored)."""
-    out: dict[str, str] = {}
+    out: dict[str, PreviousKey] = {}
     for line in papers:
         key, title = line.get("key"), line.get("title")
         if not isinstance(key, str) or not isinstance(title, str) or not is_valid_key(key):
@@ -171,12 +180,32 @@ def previous_keys(papers: Iterable[Mapping[str, object]]) -> dict[str, str]:
             arxiv_id=arxiv[0] if arxiv else None,
             doi=doi if isinstance(doi, str) else None,
         )
+        record = PreviousKey(key, _arxiv_of(probe))
         for ident in identities(probe):
-            out.setdefault(ident, key)
+            out.setdefault(ident, record)
     return out
 
 
-def assign_keys(merged: Sequence[Merged], previous: Mapping[str, str] | None = None) -> list[str]:
+def _earlier_key(paper: Candidate, previous: Mapping[str, PreviousKey]) -> str | None:
+    arxiv = _arxiv_of(paper)
+    for ident in identities(paper):
+        record = previous.get(ident)
+        if record is None:
+            continue
+        if (
+            ident.startswith("title:")
+            and arxiv
+            and record.arxiv
+            and arxiv.lower() != record.arxiv.lower()
+        ):
+            continue  # same title, another preprint
+        return record.key
+    return None
+
+
+def assign_keys(
+    merged: Sequence[Merged], previous: Mapping[str, PreviousKey] | None = None
+) -> list[str]:
     """Give every merged paper a unique key (case-insensitively, as BibTeX compares them).
 
     In order: a valid key the user gave; the key the same paper had in ``previous`` (see
@@ -201,7 +230,7 @@ def assign_keys(merged: Sequence[Merged], previous: Mapping[str, str] | None = N
         pending.append(item)
     rest: list[Merged] = []
     for item in pending:
-        old = next((previous[i] for i in identities(item.paper) if i in previous), None)
+        old = _earlier_key(item.paper, previous)
         if old and old.lower() not in taken:
             item.key = old
             taken.add(old.lower())

@@ -124,7 +124,9 @@ def _as_text(value: Any) -> str:
             return ""
     except Exception:
         return ""
-    return clean_space(unicodedata.normalize("NFKC", value).replace("\x00", ""))
+    # No NULs, and no lone surrogates (a broken UTF-16 string), which UTF-8 cannot encode.
+    value = unicodedata.normalize("NFKC", value).replace("\x00", "")
+    return clean_space("".join(ch for ch in value if unicodedata.category(ch) != "Cs"))
 
 
 # fmt: off

@@ -8,29 +8,47 @@ citation key and ranks them.
 Identifiers are normalised here, once, so that every source compares them the same way:
 arXiv ids without the ``arXiv:`` prefix, URL or version (the version is kept apart), DOIs in
 lower case without a resolver prefix, titles reduced to a fingerprint of their words.
+
+The helpers every reader shares live here too: :func:`read_capped` (the one size-capped way
+to read an input file), :func:`scrub` (lone surrogates out of decoded JSON) and
+:func:`cap_title` (no title longer than ``MAX_TITLE_CHARS``).
 """
 
 from __future__ import annotations
 
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from surveygen.text import normalise
 
 __all__ = [
+    "BOM",
+    "MAX_TITLE_CHARS",
     "Candidate",
     "DocumentError",
     "LoadResult",
+    "arxiv_id_from_url",
+    "cap_title",
     "clean_space",
+    "format_size",
     "normalise_arxiv_id",
     "normalise_doi",
+    "parse_year",
+    "read_capped",
+    "scrub",
     "title_fingerprint",
+    "year_warning",
 ]
 
 USER = "user"
 SEARCH = "search"
+BOM = b"\xef\xbb\xbf"  # the UTF-8 byte order mark
+MAX_TITLE_CHARS = 300
 
 
 class DocumentError(Exception):
@@ -104,6 +122,101 @@ def clean_space(value: str | None) -> str:
     return " ".join((value or "").split())
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub(text: str) -> str:
+    """``text`` with lone surrogates (which JSON's ``\\ud800`` escapes can produce and UTF-8
+    cannot encode) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+def cap_title(title: str) -> str:
+    """``title`` cut to at most ``MAX_TITLE_CHARS`` characters, at a word break if there is
+    one."""
+    if len(title) <= MAX_TITLE_CHARS:
+        return title
+    cut = title[:MAX_TITLE_CHARS]
+    if not title[MAX_TITLE_CHARS].isspace() and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip() or title[:MAX_TITLE_CHARS]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading input files
+
+
+def format_size(n: int) -> str:
+    """A byte count in decimal units: ``50 MB``, ``1.5 MB``, ``2.9 KB``, ``100 bytes``.
+
+    Whole numbers of a unit show no decimals (so a ``max_file_mb`` of 50 reads "50 MB");
+    anything else shows one decimal, so that a size just over a limit does not read as the
+    limit itself.
+    """
+    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
+        if n >= scale - scale // 20_000:  # 999,950 bytes round to "1.0 MB", not "1000.0 KB"
+            if n % scale == 0:
+                return f"{n // scale} {unit}"
+            return f"{n / scale:.1f} {unit}"
+    return "1 byte" if n == 1 else f"{n} bytes"
+
+
+def _too_large(size: int, limit: int) -> DocumentError:
+    return DocumentError(
+        f"larger than the {format_size(limit)} limit ({format_size(size)}); "
+        "raise max_file_mb in surveygen.toml or split it"
+    )
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the file at ``path``, or :class:`DocumentError` saying why not.
+
+    The size is checked with ``stat()`` before anything is read, so a huge file costs
+    nothing. Folders, other non-regular files, unreadable files, files over ``max_bytes``
+    and empty files (nothing but whitespace and a byte order mark) are refused.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise DocumentError(f"cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a NUL byte in the name
+        raise DocumentError(f"cannot read it ({exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DocumentError("a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise DocumentError("not a regular file")
+    if info.st_size > max_bytes:
+        raise _too_large(info.st_size, max_bytes)
+    if info.st_size == 0:
+        raise DocumentError("empty file")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise DocumentError(f"cannot read it ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:  # it grew after stat()
+        raise _too_large(len(data), max_bytes)
+    if not data.removeprefix(BOM).strip():
+        raise DocumentError("empty file")
+    return data
+
+
+def parse_year(value: Any) -> tuple[int | None, bool]:
+    """The year as an int, and whether the value was unusable (so worth a warning)."""
+    if value is None or value == "":
+        return None, False
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{4}\s*", value):
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1900 <= value <= 2100:
+        return value, False
+    return None, True
+
+
+def year_warning(where: str, value: Any) -> str:
+    """The warning for a year that is kept out of a paper that is still read."""
+    return f"{where}: year {value!r} ignored (expected a year from 1900 to 2100)"
+
+
 # New-style ids (0704.0001 onwards: YYMM.NNNN or YYMM.NNNNN) and old-style ids
 # (archive[.SUBJECT]/YYMMNNN), each with an optional version.
 _ARXIV_NEW = r"\d{4}\.\d{4,5}"
@@ -136,6 +249,20 @@ def normalise_arxiv_id(value: str | None) -> tuple[str, int | None] | None:
         ident = f"{archive}/{number}"
     version = int(match.group(2)) if match.group(2) else None
     return ident, version
+
+
+def arxiv_id_from_url(url: str | None) -> tuple[str, int | None] | None:
+    """``(id, version)`` when ``url`` is an arXiv abs or pdf page, else None."""
+    try:
+        parts = urlsplit((url or "").strip())
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if host != "arxiv.org" and not host.endswith(".arxiv.org"):
+        return None
+    if not re.match(r"/(?:abs|pdf)/", parts.path):
+        return None
+    return normalise_arxiv_id(parts.path)
 
 
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
