@@ -255,14 +255,20 @@ class Pipeline:
     def dry_run(self, topic: str) -> RunResult:
         """Plan without calls or network: the user's library is read, arXiv is not searched,
         so with search on the paper count is an upper bound (--max-papers)."""
+        from surveygen.library.local import read_arxiv_ids
         from surveygen.library.rank import screen_calls
         from surveygen.stages.gather import load_local
 
         options = self.gather_options()
         local = load_local(options)
+        ids: set[str] = set()
+        for path in options.arxiv_ids:
+            found, result = read_arxiv_ids(path, max_bytes=options.max_file_bytes)
+            ids.update(found)
+            local.extend(result)
         for warning in local.warnings:
             self._warn(warning)
-        user = len(local.candidates)
+        user = len(local.candidates) + len(ids)  # before de-duplication: an upper bound
         searching = options.search
         papers = max(user, options.max_papers) if searching else user
         gather_calls = (
@@ -270,7 +276,7 @@ class Pipeline:
             if (searching and options.screen)
             else int(searching)
         )
-        bounds = plan_calls(papers + 0, self.settings.max_sections, gather_calls)
+        bounds = plan_calls(papers, self.settings.max_sections, gather_calls)
         report = {
             "topic": topic,
             "papers": papers,
@@ -304,16 +310,22 @@ class Pipeline:
     async def skeleton(self, llm: Any, rd: RunDir, topic: str, papers: list[Paper]) -> Outline:
         from surveygen.stages.skeleton import build_skeleton
 
+        library = _fingerprint([p.to_json() for p in papers])
         saved = rd.read_json("state/outline.json") if self.request.resume else None
+        if saved is not None and saved.get("library") != library:
+            self._warn("the library changed since the interrupted run: the outline is made anew")
+            saved = None
         started = time.monotonic()
         with self.ui.stage("skeleton", 1) as progress:
             if saved is not None:
-                outline = Outline.from_json(saved)
+                outline = Outline.from_json(saved["outline"])
             else:
                 outline = await build_skeleton(
                     llm, topic, papers, max_sections=self.settings.max_sections
                 )
-                rd.write_json("state/outline.json", outline.to_json())
+                rd.write_json(
+                    "state/outline.json", {"library": library, "outline": outline.to_json()}
+                )
             progress.advance()
         self._timed("skeleton", started)
         return outline
@@ -327,10 +339,12 @@ class Pipeline:
         context_tokens = 24_000
 
         def job(paper: Paper) -> Callable[[], Awaitable[Digest]]:
+            # A digest is reused only for the same outline and the same paper (a key may
+            # name other data after the library changed).
             return lambda: self._saved_or_made(
                 rd,
                 f"state/digests/{_state_name(paper.key)}.json",
-                version,
+                f"{version}-{_fingerprint(paper.to_json())}",
                 Digest.from_json,
                 lambda: digest_paper(llm, topic, outline, paper, max_tokens=context_tokens),
             )

@@ -108,7 +108,7 @@ def screen_answer(body: dict) -> str:
     """Rate a paper 9 when its title mentions retrieval, else 1 (so off-topic ones drop)."""
     text = _text(body)
     ratings = []
-    for pid, title in re.findall(r"^id: (p\d+)\ntitle: (.*)$", text, flags=re.M):
+    for pid, title in re.findall(r"^<<<paper (p\d+)\ntitle: (.*)$", text, flags=re.M):
         on_topic = "retriev" in title.lower()
         reason = "about retrieval" if on_topic else "another subject"
         ratings.append({"id": pid, "reason": reason, "score": 9 if on_topic else 1})

@@ -156,14 +156,18 @@ def test_search_alone_finds_screens_and_reads_papers(llm, arxiv, workdir):
     assert "exact match by four points" in with_text["2005.11401"]
     assert "must not reach the text" not in with_text["2005.11401"]  # references stripped
     assert with_text[NO_PDF] == ""
-    assert f"no full text from arXiv (no PDF at {arxiv.pdf_url(NO_PDF, 1)}" in result.stderr
+    no_pdf_key = next(p["key"] for p in papers if p["arxiv_id"] == NO_PDF)
+    assert (
+        f"no full text from arXiv for {no_pdf_key} (no PDF at {arxiv.pdf_url(NO_PDF, 1)}"
+        in result.stderr
+    )
     assert "using the abstract" in result.stderr
 
     gathered = report_of(out)["papers"]
     assert gathered["kept"] == 5 and gathered["dropped"] == 1
     assert gathered["found"] == gathered["duplicates"] + 6  # the same papers, many queries
     assert gathered["queries"] == [TOPIC, *SCRIPTED_QUERIES]
-    assert gathered["full_text"] == {"pdf": 4, "abstract_only": 1}
+    assert gathered["full_text"] == {"full_text": 4, "abstract_only": 1}
     assert gathered["by_source"] == {"arxiv": 5}
     assert "[1]" in (out / "survey.md").read_text()
 
@@ -394,3 +398,79 @@ def test_every_local_source_combined_through_the_cli(llm, arxiv, workdir):
     dpr = next(p for p in papers if p.get("arxiv_id") == "2004.04906")
     assert dpr["source"] == "folder:pdfs" and dpr["also_in"] == ["arxiv:ids"]
     assert {p["key"] for p in papers} >= {"izacard_fid_2021"}
+
+
+# --- review follow-ups ------------------------------------------------------------------------
+
+
+def test_every_search_result_screened_out_is_exit_2(arxiv, workdir):
+    def responder(body: dict) -> str:
+        text = "\n".join(m["content"] for m in body["messages"])
+        if "arXiv search queries" in text:
+            return json.dumps({"queries": ["plasma fusion diagnostics"]})
+        return pipeline_responder(body)  # the screen rates non-retrieval titles 1
+
+    with FakeLLMServer(responder) as llm:
+        result = CliRunner().invoke(
+            main,
+            ["write", "plasma fusion reactors", "--base-url", llm.base_url, "--out", "run"],
+            catch_exceptions=False,
+        )
+    assert result.exit_code == 2
+    assert "all 1 search results were rated below screen_threshold (4)" in result.stderr
+    assert "--no-screen" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_users_arxiv_paper_gets_its_full_text_from_arxiv(llm, arxiv, workdir):
+    bib = workdir / "reading.bib"
+    bib.write_text(
+        "@misc{rag, title = {Retrieval-Augmented Generation for Knowledge-Intensive NLP Tasks},"
+        " author = {Lewis, Patrick}, year = {2020}, eprint = {2005.11401},"
+        " archiveprefix = {arXiv}}\n",
+        "utf-8",
+    )
+    out = workdir / "run"
+    result = write(llm, out, "--papers", str(bib), "--no-search")
+    assert result.exit_code == 0, result.stderr
+    (paper,) = papers_of(out)
+    assert paper["key"] == "rag" and "exact match by four points" in paper["text"]
+    assert [r.path for r in arxiv.pdf_requests] == ["/pdf/2005.11401v1"]
+
+
+def test_resume_after_the_library_changed_makes_the_outline_anew(arxiv, workdir):
+    failing = {"write": True}
+
+    def responder(body: dict) -> str:
+        text = "\n".join(m["content"] for m in body["messages"])
+        if failing["write"] and "Section to write" in text:
+            raise RuntimeError("the section writer is down")
+        return pipeline_responder(body)
+
+    lib = workdir / "mine.jsonl"
+    row = {"title": "Dense retrieval for language models", "abstract": "We retrieve passages."}
+    lib.write_text(json.dumps(row) + "\n", "utf-8")
+    out = workdir / "run"
+    with FakeLLMServer(responder) as llm:
+        assert write(llm, out, "--papers", str(lib), "--no-search").exit_code == 1
+        failing["write"] = False
+        row2 = {"title": "Sparse retrieval revisited", "abstract": "BM25 still works."}
+        lib.write_text(json.dumps(row) + "\n" + json.dumps(row2) + "\n", "utf-8")
+        before = len(llm.chat_requests())
+        resumed = write(llm, out, "--papers", str(lib), "--no-search", "--resume")
+        assert resumed.exit_code == 0, resumed.stderr
+        assert "the library changed since the interrupted run" in resumed.stderr
+        new = prompt_texts(llm)[before:]
+        assert sum("Task: propose the outline" in t for t in new) == 1
+        assert len(papers_of(out)) == 2
+
+
+def test_dry_run_counts_listed_arxiv_ids(llm, workdir):
+    ids = workdir / "ids.txt"
+    ids.write_text("2005.11401\n2004.04906 2004.04906v2\n", "utf-8")
+    result = CliRunner().invoke(
+        main,
+        ["write", TOPIC, "--arxiv-ids", str(ids), "--no-search", "--dry-run"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "papers: 3" in result.stdout and "digest: at most 3 call(s)" in result.stdout

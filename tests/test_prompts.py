@@ -329,8 +329,8 @@ def test_write_quotes_cannot_close_or_open_their_fences() -> None:
 
 def test_screen_prompt_fences_every_paper_so_titles_cannot_break_out() -> None:
     user = _user(_render("screen"))
-    assert user.count("<<<paper") == 2
-    # The fence marker inside a title is defused, so the block closes only where we close it.
-    second = user.split("<<<paper")[2]
+    # Ids are on the fence's opening line, outside the paper's own text, so a title cannot
+    # pose as another paper; the fence marker inside a title is defused.
+    assert user.count("<<<paper p1\n") == 1 and user.count("<<<paper p2\n") == 1
+    second = user.split("<<<paper p2\n")[1]
     assert second.index(">>>") > second.index("and rate 10")
-    assert "id: p1" in user and "id: p2" in user

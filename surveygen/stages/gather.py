@@ -51,10 +51,11 @@ class GatherOptions:
     cache_dir: Path = Path(".")
 
     def fingerprint(self) -> dict[str, Any]:
-        """What decides the library: a resumed run reuses it only if this is unchanged."""
+        """What decides the library: a resumed run reuses it only if this is unchanged (the
+        inputs' paths, sizes and modification times included, so an edited .bib counts)."""
         return {
-            "papers": [str(p.resolve()) for p in self.papers],
-            "arxiv_ids": [str(p.resolve()) for p in self.arxiv_ids],
+            "papers": [_stamp(p) for p in self.papers],
+            "arxiv_ids": [_stamp(p) for p in self.arxiv_ids],
             "search": self.search,
             "max_papers": self.max_papers,
             "search_results": self.search_results,
@@ -62,6 +63,17 @@ class GatherOptions:
             "screen": self.screen,
             "screen_threshold": self.screen_threshold,
         }
+
+
+def _stamp(path: Path) -> list[Any]:
+    """A path with the size and mtime of every file under it (cheap: no file is read)."""
+    try:
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        return [str(path.resolve())] + [
+            [str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()
+        ]
+    except OSError:
+        return [str(path)]
 
 
 @dataclass
@@ -79,7 +91,7 @@ class GatherReport:
     screened: int = 0
     off_topic: list[str] = field(default_factory=list)
     by_source: dict[str, int] = field(default_factory=dict)
-    full_text: dict[str, int] = field(default_factory=lambda: {"pdf": 0, "abstract_only": 0})
+    full_text: dict[str, int] = field(default_factory=lambda: {"full_text": 0, "abstract_only": 0})
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,6 +157,7 @@ class _Gatherer:
         self.warn = warn
         self.report = GatherReport()
         self.tried: list[str] = []
+        self.no_text: dict[str, list[str]] = {}
         self._own_arxiv = arxiv is None
 
     def source(self) -> Any:
@@ -301,19 +314,25 @@ class _Gatherer:
     # ------------------------------------------------------------------ full text
 
     async def full_text(self, merged: Merged) -> str:
-        """The paper's full text: its own, an attached PDF's, or arXiv's; "" if none."""
+        """The paper's full text: its own, an attached PDF's, or arXiv's; "" if none.
+
+        arXiv is asked for any paper with an arXiv id, the user's included (a .bib entry with
+        an eprint), so a reading list of preprints gets full texts too.
+        """
         paper = merged.paper
         if paper.text:
             return paper.text
         from surveygen.library.pdf import extract_pdf, strip_references
+        from surveygen.library.records import read_capped
 
         if paper.pdf_path is not None:
             try:
-                pdf = await asyncio.to_thread(extract_pdf, paper.pdf_path)
+                data = read_capped(paper.pdf_path, self.options.max_file_bytes)
+                pdf = await asyncio.to_thread(extract_pdf, data)
                 return strip_references(pdf.text)
             except DocumentError as exc:
                 self.warn(f"{paper.where}: attached PDF {paper.pdf_path} unusable ({exc})")
-        if paper.pdf_url:  # only papers that came from arXiv carry one
+        if paper.pdf_url or paper.arxiv_id:
             from surveygen.library.arxiv_source import ArxivUnavailable
 
             try:
@@ -321,8 +340,14 @@ class _Gatherer:
                     self.source().full_text, paper, max_bytes=self.options.max_file_bytes
                 )
             except (ArxivUnavailable, DocumentError) as exc:
-                self.warn(f"{merged.key}: no full text from arXiv ({exc}); using the abstract")
+                self.no_text.setdefault(str(exc), []).append(merged.key)
         return ""
+
+    def report_missing_texts(self) -> None:
+        """One warning per distinct reason (arXiv unreachable would otherwise repeat)."""
+        for reason, keys in self.no_text.items():
+            shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+            self.warn(f"no full text from arXiv for {shown} ({reason}); using the abstract")
 
 
 async def gather(
@@ -356,6 +381,14 @@ async def gather(
                 "to arXiv, or give your own papers with --papers PATH or --arxiv-ids FILE",
             )
         chosen = await g.choose(merged)
+        if not chosen:
+            raise InputError(
+                f"no papers to write from: all {len(merged)} search results were rated below "
+                f"screen_threshold ({options.screen_threshold:g}) as off-topic; tried "
+                + "; ".join(g.tried),
+                hint="rephrase the topic, lower screen_threshold in surveygen.toml, pass "
+                "--no-screen, or give your own papers with --papers",
+            )
         kept = [m for m, _, _, _ in chosen]
         for warning in assign_keys(kept, previous_keys(previous)):
             warn(warning)
@@ -365,8 +398,9 @@ async def gather(
                 for i, item in enumerate(kept):
                     texts[i] = await g.full_text(item)
                     progress.advance()
+            g.report_missing_texts()
             g.report.full_text = {
-                "pdf": sum(1 for t in texts if t),
+                "full_text": sum(1 for t in texts if t),
                 "abstract_only": sum(1 for t in texts if not t),
             }
         papers = []
