@@ -474,3 +474,16 @@ def test_dry_run_counts_listed_arxiv_ids(llm, workdir):
     )
     assert result.exit_code == 0, result.stderr
     assert "papers: 3" in result.stdout and "digest: at most 3 call(s)" in result.stdout
+
+
+def test_a_refused_query_does_not_stop_the_other_searches(llm, arxiv, workdir):
+    arxiv.fail_next(1, status=400)
+    out = workdir / "run"
+    result = write(llm, out, "--no-full-text")
+    assert result.exit_code == 0, result.stderr
+    assert "arXiv search for 'retrieval-augmented language models' skipped" in result.stderr
+    assert "not tried" not in result.stderr
+    assert len(arxiv.api_requests) == 1 + len(SCRIPTED_QUERIES)
+    # Only the topic's own search finds REALM; every other on-topic paper is still found.
+    found = {p["arxiv_id"] for p in papers_of(out)}
+    assert found == {ident for ident, _, _ in ON_TOPIC} - {"2002.08909"}

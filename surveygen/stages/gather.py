@@ -224,7 +224,7 @@ class _Gatherer:
     async def search(self) -> list[Candidate]:
         if not self.options.search:
             return []
-        from surveygen.library.arxiv_source import ArxivUnavailable
+        from surveygen.library.arxiv_source import ArxivRejected, ArxivUnavailable
         from surveygen.library.rank import propose_queries
 
         try:
@@ -243,7 +243,7 @@ class _Gatherer:
                     found += await asyncio.to_thread(
                         self.source().search, query, max_results=self.options.search_results
                     )
-                except ValueError as exc:  # a query with no searchable word
+                except (ValueError, ArxivRejected) as exc:  # this query only
                     errors.append(str(exc))
                     self.warn(f"arXiv search for {query!r} skipped: {exc}")
                 except ArxivUnavailable as exc:
