@@ -129,6 +129,19 @@ def prompts_named(llm: FakeLLMServer, needle: str) -> int:
     return sum(needle in text for text in prompt_texts(llm))
 
 
+def failing_writer(failing: dict[str, bool]):
+    """The scripted model, except that section writing fails (HTTP 500) while
+    ``failing["write"]`` is true: a run that stops after gathering, to resume."""
+
+    def responder(body: dict) -> str:
+        text = "\n".join(m["content"] for m in body["messages"])
+        if failing["write"] and "Section to write" in text:
+            raise RuntimeError("the section writer is down")
+        return pipeline_responder(body)
+
+    return responder
+
+
 # --- arXiv search alone ---------------------------------------------------------------------
 
 
@@ -266,13 +279,7 @@ def test_rerun_uses_the_search_cache_and_refresh_searches_again(llm, arxiv, work
 
 def test_resume_reuses_the_gathered_library(arxiv, workdir):
     failing = {"write": True}
-
-    def responder(body: dict) -> str:
-        text = "\n".join(m["content"] for m in body["messages"])
-        if failing["write"] and "Section to write" in text:
-            raise RuntimeError("the section writer is down")  # answered as HTTP 500
-        return pipeline_responder(body)
-
+    responder = failing_writer(failing)
     out = workdir / "run"
     with FakeLLMServer(responder) as llm:
         first = write(llm, out)
@@ -439,13 +446,7 @@ def test_a_users_arxiv_paper_gets_its_full_text_from_arxiv(llm, arxiv, workdir):
 
 def test_resume_after_the_library_changed_makes_the_outline_anew(arxiv, workdir):
     failing = {"write": True}
-
-    def responder(body: dict) -> str:
-        text = "\n".join(m["content"] for m in body["messages"])
-        if failing["write"] and "Section to write" in text:
-            raise RuntimeError("the section writer is down")
-        return pipeline_responder(body)
-
+    responder = failing_writer(failing)
     lib = workdir / "mine.jsonl"
     row = {"title": "Dense retrieval for language models", "abstract": "We retrieve passages."}
     lib.write_text(json.dumps(row) + "\n", "utf-8")
