@@ -271,11 +271,11 @@ class Pipeline:
         user = len(local.candidates) + len(ids)  # before de-duplication: an upper bound
         searching = options.search
         papers = max(user, options.max_papers) if searching else user
-        gather_calls = (
-            (1 + screen_calls(user + 2 * max(0, options.max_papers - user)))
-            if (searching and options.screen)
-            else int(searching)
-        )
+        gather_calls = 0
+        if searching:
+            gather_calls = 1  # the query proposals
+            if options.screen:  # the user's papers and twice the free places, in batches
+                gather_calls += screen_calls(user + 2 * max(0, options.max_papers - user))
         bounds = plan_calls(papers, self.settings.max_sections, gather_calls)
         report = {
             "topic": topic,

@@ -236,21 +236,22 @@ class _Gatherer:
             queries = []
         self.report.queries = [self.topic, *queries]
         found: list[Candidate] = []
-        errors: list[str] = []
-        with self.ui.stage("gather:search", len(self.report.queries)) as progress:
+        failed, last_error = 0, ""
+        total = len(self.report.queries)
+        with self.ui.stage("gather:search", total) as progress:
             for n, query in enumerate(self.report.queries):
                 try:
                     found += await asyncio.to_thread(
                         self.source().search, query, max_results=self.options.search_results
                     )
                 except (ValueError, ArxivRejected) as exc:  # this query only
-                    errors.append(str(exc))
+                    failed, last_error = failed + 1, str(exc)
                     self.warn(f"arXiv search for {query!r} skipped: {exc}")
                 except ArxivUnavailable as exc:
                     # Retries are spent: arXiv is down or unreachable, so the other queries
                     # would only wait out the same retries.
-                    left = len(self.report.queries) - n - 1
-                    errors += [str(exc)] * (left + 1)
+                    left = total - n - 1
+                    failed, last_error = failed + left + 1, str(exc)
                     self.warn(
                         f"arXiv search for {query!r} failed: {exc}"
                         + (f"; the other {left} queries are not tried" if left else "")
@@ -258,11 +259,9 @@ class _Gatherer:
                     progress.advance(left + 1)
                     break
                 progress.advance()
-        self.report.searches_failed = len(errors)
-        outcome = f"{len(found)} results" if len(errors) < len(self.report.queries) else "failed"
-        if errors and len(errors) == len(self.report.queries):
-            outcome += f": {errors[-1]}"
-        self.tried.append(f"arXiv search for {len(self.report.queries)} queries ({outcome})")
+        self.report.searches_failed = failed
+        outcome = f"failed: {last_error}" if failed == total else f"{len(found)} results"
+        self.tried.append(f"arXiv search for {total} queries ({outcome})")
         return found
 
     def _absorb(self, result: LoadResult) -> None:
