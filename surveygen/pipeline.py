@@ -500,7 +500,14 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
     cites = report["citations"]
     return [
         f"survey: {report['words']} words, {report['sections']} sections (depth {report['depth']})",
-        f"papers: {report['papers']['kept']} kept, {cites['distinct_cited']} cited "
+        f"papers: {report['papers']['kept']} kept"
+        + (
+            f" of {report['papers']['found']} found ({report['papers']['duplicates']} "
+            f"duplicates, {report['papers']['dropped']} dropped by ranking)"
+            if report["papers"].get("found")
+            else ""
+        )
+        + f", {cites['distinct_cited']} cited "
         f"(coverage {cites['reference_coverage']:.0%}), {cites['removed_unknown_keys']} unknown "
         f"citation(s) removed, {report['evidence']['dropped_quotes']} unverifiable quote(s) "
         "dropped",

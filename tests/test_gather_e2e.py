@@ -182,6 +182,10 @@ def test_search_alone_finds_screens_and_reads_papers(llm, arxiv, workdir):
     assert gathered["queries"] == [TOPIC, *SCRIPTED_QUERIES]
     assert gathered["full_text"] == {"full_text": 4, "abstract_only": 1}
     assert gathered["by_source"] == {"arxiv": 5}
+    found, dups = gathered["found"], gathered["duplicates"]
+    assert f"papers: 5 kept of {found} found ({dups} duplicates, 1 dropped by ranking)" in (
+        result.stderr
+    )
     assert "[1]" in (out / "survey.md").read_text()
 
 
