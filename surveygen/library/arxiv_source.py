@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -32,8 +31,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -58,6 +55,7 @@ from surveygen.library.records import (
     normalise_doi,
     scrub,
 )
+from surveygen.retry import retry_after_seconds
 
 __all__ = ["ARXIV_MIN_DELAY", "ArxivRejected", "ArxivSource", "ArxivUnavailable", "build_query"]
 
@@ -275,19 +273,7 @@ def _retry_after(response: requests.Response) -> float | None:
     """Seconds a 429 or 503 answer asks us to wait (``Retry-After``), or None."""
     if response.status_code not in (429, 503):
         return None
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    with contextlib.suppress(ValueError):
-        seconds = float(value)  # the standard says whole seconds; be lenient
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return retry_after_seconds(response.headers)
 
 
 class _Retry(Exception):

@@ -17,10 +17,9 @@ client pointed at any OpenAI-compatible endpoint, with
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -41,6 +40,7 @@ from surveygen.llm.parsing import (
     strict_json_schema,
 )
 from surveygen.llm.prompts import Prompt
+from surveygen.retry import backoff_seconds, retry_after_seconds
 from surveygen.text import approx_tokens
 
 T = TypeVar("T", bound=BaseModel)
@@ -70,47 +70,6 @@ def _url_secrets(url: str | None) -> list[str]:
     values = [parts.password, parts.username]
     values += [value for _, value in parse_qsl(parts.query)]
     return [v for v in values if v]
-
-
-def retry_after_seconds(
-    headers: Mapping[str, str] | None, now: float | None = None
-) -> float | None:
-    """Seconds the server asked us to wait, from ``retry-after-ms`` or ``Retry-After``.
-
-    ``Retry-After`` may be a number of seconds or an HTTP date (RFC 9110 §10.2.3).
-    """
-    if not headers:
-        return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    raw_ms = lowered.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = lowered.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def backoff_seconds(
-    attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random
-) -> float:
-    """Exponential backoff with "equal jitter"; never shorter than what the server asked for."""
-    ceiling = min(cap, base * (2 ** (attempt - 1)))
-    delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, 600.0))
-    return delay
 
 
 class _Retryable(Exception):
