@@ -152,7 +152,11 @@ class Outline:
 
 @dataclass(frozen=True)
 class Evidence:
-    """A short verbatim quote from a paper, with the index of the sentence it comes from."""
+    """A short verbatim quote from a paper, with the index of the sentence it comes from.
+
+    ``quote`` is the paper's own text (the span of sentence ``sentence`` that matched what the
+    model quoted), never the model's paraphrase of it.
+    """
 
     quote: str
     sentence: int
@@ -168,18 +172,71 @@ class NodeDigest:
     confidence: int = 3
 
 
+SUGGESTION_OPS = ("add", "remove", "merge", "rename", "move")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A proposed change to the outline, made by a paper's digest or merged by refinement.
+
+    ``op`` is one of SUGGESTION_OPS. ``targets`` are the ids of the existing nodes concerned
+    (the node to remove, rename or move, the nodes to merge; for ``add``, none or the node the
+    new one goes next to); ``parent`` is the id of the new parent for ``add`` and ``move``
+    (None: the top level); ``title`` and ``description`` give the new or renamed node.
+    """
+
+    op: str
+    targets: tuple[str, ...] = ()
+    parent: str | None = None
+    title: str = ""
+    description: str = ""
+    rationale: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "targets": list(self.targets),
+            "parent": self.parent,
+            "title": self.title,
+            "description": self.description,
+            "rationale": self.rationale,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Suggestion:
+        return cls(
+            op=data["op"],
+            targets=tuple(data.get("targets") or ()),
+            parent=data.get("parent"),
+            title=data.get("title") or "",
+            description=data.get("description") or "",
+            rationale=data.get("rationale") or "",
+        )
+
+
 @dataclass(frozen=True)
 class Digest:
-    """One paper read against the outline. ``dropped_quotes`` counts evidence not found in it."""
+    """One paper read against the outline. ``dropped_quotes`` counts evidence not found in it.
+
+    ``suggestions`` are the paper's proposals for the outline (refinement's local features);
+    ``chunks`` is how many pieces the paper was read in (1 unless it exceeded the context and
+    went through map/collapse/reduce).
+    """
 
     paper_key: str
     nodes: tuple[NodeDigest, ...] = ()
     dropped_quotes: int = 0
+    suggestions: tuple[Suggestion, ...] = ()
+    chunks: int = 1
+
+    def node_ids(self) -> set[str]:
+        return {n.node_id for n in self.nodes}
 
     def to_json(self) -> dict[str, Any]:
         return {
             "paper_key": self.paper_key,
             "dropped_quotes": self.dropped_quotes,
+            "chunks": self.chunks,
             "nodes": [
                 {
                     "node_id": n.node_id,
@@ -189,6 +246,7 @@ class Digest:
                 }
                 for n in self.nodes
             ],
+            "suggestions": [s.to_json() for s in self.suggestions],
         }
 
     @classmethod
@@ -196,6 +254,7 @@ class Digest:
         return cls(
             paper_key=data["paper_key"],
             dropped_quotes=data.get("dropped_quotes", 0),
+            chunks=data.get("chunks", 1),
             nodes=tuple(
                 NodeDigest(
                     node_id=n["node_id"],
@@ -205,6 +264,7 @@ class Digest:
                 )
                 for n in data.get("nodes") or ()
             ),
+            suggestions=tuple(Suggestion.from_json(s) for s in data.get("suggestions") or ()),
         )
 
 
@@ -233,6 +293,7 @@ class Section:
 
 
 __all__ = [
+    "SUGGESTION_OPS",
     "Digest",
     "Evidence",
     "NodeDigest",
@@ -240,5 +301,6 @@ __all__ = [
     "OutlineNode",
     "Paper",
     "Section",
+    "Suggestion",
     "replace",
 ]
