@@ -16,6 +16,7 @@ __all__ = [
     "approx_tokens",
     "ascii_fold",
     "best_sentence",
+    "matched_span",
     "normalise",
     "quote_in",
     "split_sentences",
@@ -169,6 +170,45 @@ def best_sentence(quote: str, sentences: Sequence[str]) -> tuple[int, float]:
             if score >= 100.0:
                 break
     return best, best_score
+
+
+_PLAIN = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "−": "-"})
+
+
+def _fold_chars(text: str) -> str:
+    """Lowercase with plain quotes and dashes, character for character (so offsets into the
+    folded text are offsets into the original)."""
+    out = []
+    for char in text.translate(_PLAIN):
+        lower = char.lower()
+        out.append(lower if len(lower) == 1 else char)
+    return "".join(out)
+
+
+def matched_span(quote: str, sentence: str) -> str:
+    """The part of ``sentence`` that ``quote`` matches, as the sentence words it.
+
+    Evidence is stored as the paper's own text, not the model's rendering of it (which may
+    differ in case, quote marks, dashes or a word). The span is found exactly when it can be,
+    else by ``rapidfuzz.fuzz.partial_ratio_alignment``, and widened to whole words. A quote
+    as long as the sentence, or one that aligns nowhere, gives the whole sentence.
+    """
+    q, s = _fold_chars(" ".join(quote.split())), _fold_chars(sentence)
+    if not q or len(q) >= len(s):
+        return sentence
+    start = s.find(q)
+    if start >= 0:
+        end = start + len(q)
+    else:
+        alignment = fuzz.partial_ratio_alignment(q, s)
+        if alignment is None:
+            return sentence
+        start, end = alignment.dest_start, alignment.dest_end
+    while start > 0 and sentence[start - 1].isalnum():
+        start -= 1
+    while end < len(sentence) and sentence[end].isalnum():
+        end += 1
+    return sentence[start:end].strip() or sentence
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from surveygen.text import (
     approx_tokens,
     ascii_fold,
     best_sentence,
+    matched_span,
     normalise,
     quote_in,
     split_sentences,
@@ -212,3 +213,28 @@ def test_truncate_tokens_cuts_at_word_boundary() -> None:
 def test_ascii_fold() -> None:
     assert ascii_fold("Müller Søren Łukasz Oğuz") == "Muller Soren Lukasz Oguz"
     assert ascii_fold("王小明") == ""
+
+
+# --- matched_span ---------------------------------------------------------------------------
+
+SENTENCE = "On open-domain QA, the model “improves” exact match by 4.2 points over BM25."
+
+
+@pytest.mark.parametrize(
+    ("quote", "span"),
+    [
+        ('the model "improves" exact match', "the model “improves” exact match"),  # quote marks
+        ("OPEN-DOMAIN QA", "open-domain QA"),  # case
+        ("odel improves exact matc", "model “improves” exact match"),  # widened to words
+        (
+            "the model improves exact match by 4.2 points",
+            "the model “improves” exact match by 4.2 points",
+        ),
+    ],
+)
+def test_matched_span_gives_the_sentence_own_words(quote, span):
+    assert matched_span(quote, SENTENCE) == span
+
+
+def test_matched_span_of_a_quote_as_long_as_the_sentence_is_the_sentence():
+    assert matched_span(SENTENCE + " and more", SENTENCE) == SENTENCE
