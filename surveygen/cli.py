@@ -113,9 +113,16 @@ def main() -> None:
 @click.option("--force", is_flag=True, help="Replace a run of another topic in --out.")
 @click.option("--budget", type=click.FloatRange(min=0), help="Stop before spending more USD.")
 @click.option("--dry-run", is_flag=True, help="Show the planned LLM calls and exit.")
-@click.option("--layers", type=click.IntRange(min=0), help="Refinement layers (default 3).")
-@click.option("--kernel", type=click.IntRange(min=1), help="Refinement kernel width (default 3).")
+@click.option(
+    "--layers", type=click.IntRange(min=0), help="Refinement layers; 0 skips it (default 3)."
+)
+@click.option("--kernel", type=click.IntRange(min=2), help="Refinement kernel width (default 3).")
 @click.option("--top-k", type=click.IntRange(min=1), help="Outlines kept per layer (default 3).")
+@click.option(
+    "--context-tokens",
+    type=click.IntRange(min=4096),
+    help="The model's context; longer papers are read in chunks (default 32000).",
+)
 @click.option(
     "--full-text/--no-full-text", default=None, help="Use papers' full text (default on)."
 )
@@ -149,6 +156,7 @@ def write(
     layers: int | None,
     kernel: int | None,
     top_k: int | None,
+    context_tokens: int | None,
     full_text: bool | None,
     max_sections: int | None,
     config_file: Path | None,
@@ -157,11 +165,6 @@ def write(
     from surveygen.config import load_settings
 
     format_list = _parse_formats(formats)
-    if outline is not None:
-        raise NotImplementedYet("--outline", coming="the editable outline (issue #4)")
-    for name, value in (("--layers", layers), ("--kernel", kernel), ("--top-k", top_k)):
-        if value is not None:
-            raise NotImplementedYet(name, coming="outline refinement (issue #4)")
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
 
@@ -176,6 +179,10 @@ def write(
             "max_sections": max_sections,
             "max_papers": max_papers,
             "screen": screen,
+            "layers": layers,
+            "kernel": kernel,
+            "top_k": top_k,
+            "context_tokens": context_tokens,
         },
         config_file=config_file,
     )
@@ -205,6 +212,7 @@ def write(
         no_search=no_search,
         arxiv_ids=arxiv_ids,
         refresh=refresh,
+        outline=outline,
     )
     result = asyncio.run(Pipeline(settings, request, UI()).run())
     if dry_run:
@@ -217,8 +225,13 @@ def write(
             )
         else:
             click.echo(f"papers: {plan['papers']}")
+        click.echo(f"outline: {plan['outline']}")
         for stage, calls in plan["planned_calls_upper_bound"].items():
             click.echo(f"{stage}: at most {calls} call(s) with {plan['models'][stage]}")
+            if stage == "refine":
+                for layer in plan["refine_layers"]:
+                    parts = ", ".join(f"{k} {v}" for k, v in layer.items() if k != "layer")
+                    click.echo(f"  layer {layer.get('layer', '?')}: {parts}")
         click.echo(f"total: at most {plan['total_upper_bound']} calls (plus retries and repairs)")
         return
     for line in summary_lines(result.report):
@@ -237,8 +250,71 @@ def check(survey: Path) -> None:
 
 @main.command()
 @click.argument("question")
-@click.option("--papers", "papers", multiple=True, type=click.Path(path_type=Path))
+@click.option(
+    "--papers",
+    "papers",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="The library to answer from, as for write --papers (repeatable; required).",
+)
+@click.option("--model", help="Model (default: the digest stage's model, gpt-4o-mini).")
+@click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Parallel LLM calls (default 8).")
+@click.option(
+    "--context-tokens",
+    type=click.IntRange(min=4096),
+    help="The model's context; the library is read in chunks that fit (default 32000).",
+)
+@click.option("--budget", type=click.FloatRange(min=0), help="Stop before spending more USD.")
+@click.option(
+    "--full-text/--no-full-text", default=True, help="Use papers' full text (default on)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="A surveygen.toml to use instead of the one in this folder.",
+)
 @_handles_errors
-def ask(question: str, papers: tuple[Path, ...]) -> None:
-    """Answer QUESTION over a long library with cited quotes (map/collapse/reduce)."""
-    raise NotImplementedYet("surveygen ask", coming="the V1 protocol (issue #4)")
+def ask(
+    question: str,
+    papers: tuple[Path, ...],
+    model: str | None,
+    base_url: str | None,
+    concurrency: int | None,
+    context_tokens: int | None,
+    budget: float | None,
+    full_text: bool,
+    as_json: bool,
+    config_file: Path | None,
+) -> None:
+    """Answer QUESTION over a library of any length, with cited, verified quotes.
+
+    The library is read with LLM×MapReduce-V1's protocol: map each chunk to extracted
+    information, rationale, answer and confidence; collapse; reduce to one answer.
+    """
+    import asyncio
+    import json
+
+    from surveygen.ask import format_answer, run_ask
+    from surveygen.config import load_settings
+    from surveygen.ui import UI
+
+    settings = load_settings(
+        {
+            "model": model,
+            "base_url": base_url,
+            "concurrency": concurrency,
+            "context_tokens": context_tokens,
+            "budget": budget,
+        },
+        config_file=config_file,
+    )
+    for warning in settings.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    result = asyncio.run(run_ask(settings, question, papers, full_text=full_text, ui=UI()))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_answer(result))

@@ -63,6 +63,10 @@ CONFIG_NAME = "surveygen.toml"
 STAGES = ("gather", "skeleton", "digest", "refine", "write")
 FORMATS = ("md", "tex", "html", "bib")
 DEFAULT_MODEL = "gpt-4o-mini"
+# Smallest model context surveygen works with, and the least room a prompt must keep once
+# the answer's max_output_tokens are set aside.
+MIN_CONTEXT_TOKENS = 4096
+MIN_PROMPT_TOKENS = 2048
 
 _PosInt = Annotated[int, Field(ge=1)]
 _Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -102,6 +106,18 @@ class Settings:
     max_file_mb: float = 50.0
     arxiv_url: str = "https://export.arxiv.org/api/query"
     arxiv_delay: float = 3.0
+    # Refinement (convolution layers, kernel width, outlines kept per layer, most candidate
+    # outlines made per layer) and the weights of its score (see surveygen/scoring.py).
+    layers: int = 3
+    kernel: int = 3
+    top_k: int = 3
+    refine_candidates: int = 12
+    weight_judge: float = 0.4
+    weight_entropy: float = 0.2
+    weight_coverage: float = 0.3
+    weight_redundancy: float = 0.1
+    # The model's context in tokens: longer papers are read with map/collapse/reduce.
+    context_tokens: int = 32000
     # Effective model of every stage; stages left out are filled with ``model``.
     models: Mapping[str, str] = field(default_factory=dict)
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -178,6 +194,9 @@ _EXPECTED = {
     "max_file_mb": "a number of megabytes > 0",
     "arxiv_url": "an http(s) URL of arXiv's query API, such as https://export.arxiv.org/api/query",
     "arxiv_delay": "a number of seconds >= 0 between requests to arXiv",
+    "layers": "an integer >= 0",
+    "kernel": "an integer >= 2 (digests merged per kernel)",
+    "context_tokens": f"an integer >= {MIN_CONTEXT_TOKENS}",
     "formats": 'a list of "md", "tex", "html", "bib" (or a string such as "md,tex")',
     "models": f"a table of stage = model name (stages: {', '.join(STAGES)})",
     "prices": 'a table [prices."MODEL"] with input and output in USD per million tokens',
@@ -189,8 +208,12 @@ for _key in (
     "max_sections",
     "max_papers",
     "search_results",
+    "top_k",
+    "refine_candidates",
 ):
     _EXPECTED[_key] = "an integer >= 1"
+for _key in ("weight_judge", "weight_entropy", "weight_coverage", "weight_redundancy"):
+    _EXPECTED[_key] = "a number >= 0 (a weight of the outline score)"
 
 
 class _StageModels(BaseModel):
@@ -238,6 +261,15 @@ class _Layer(BaseModel):
     max_file_mb: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     arxiv_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
     arxiv_delay: _Seconds | None = None
+    layers: Annotated[int, Field(ge=0)] | None = None
+    kernel: Annotated[int, Field(ge=2)] | None = None
+    top_k: _PosInt | None = None
+    refine_candidates: _PosInt | None = None
+    weight_judge: _Seconds | None = None  # same constraint: a finite number >= 0
+    weight_entropy: _Seconds | None = None
+    weight_coverage: _Seconds | None = None
+    weight_redundancy: _Seconds | None = None
+    context_tokens: Annotated[int, Field(ge=MIN_CONTEXT_TOKENS)] | None = None
     models: _StageModels | None = None
     prices: dict[str, _Price] | None = None
 
@@ -370,6 +402,28 @@ def _env_source(env: Mapping[str, str], cwd: Path) -> tuple[_Source, list[str]]:
     return source, warnings
 
 
+def _check_together(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """Checks that involve two keys (each key alone was validated by its source)."""
+    room = values["context_tokens"] - values["max_output_tokens"]
+    if room < MIN_PROMPT_TOKENS:
+        raise ConfigError(
+            f"context_tokens ({values['context_tokens']}, from {_where(sources['context_tokens'])}"
+            f") leaves {room} tokens for the prompt once max_output_tokens "
+            f"({values['max_output_tokens']}, from {_where(sources['max_output_tokens'])}) are "
+            f"set aside; at least {MIN_PROMPT_TOKENS} are needed",
+            hint="raise --context-tokens to your model's context, or lower max_output_tokens",
+        )
+    weights = [values[k] for k in _WEIGHT_KEYS]
+    if not any(weights):
+        raise ConfigError(
+            f"the outline score weights ({', '.join(_WEIGHT_KEYS)}) are all 0",
+            hint="give at least one of them a positive value",
+        )
+
+
+_WEIGHT_KEYS = ("weight_judge", "weight_entropy", "weight_coverage", "weight_redundancy")
+
+
 def _explicit_file(config_file: Path | None, env: Mapping[str, str], cwd: Path) -> Path | None:
     if config_file is not None:
         path, given_by = Path(config_file), "--config"
@@ -446,6 +500,7 @@ def load_settings(
             sources[f"prices.{name}"] = layer.label("prices")
 
     values["formats"] = tuple(values["formats"])
+    _check_together(values, sources)
     return Settings(
         **values, models=models, prices=prices, sources=sources, warnings=tuple(warnings)
     )

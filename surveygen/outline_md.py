@@ -46,8 +46,12 @@ class _Draft:
     children: list[_Draft] = field(default_factory=list)
 
 
-def parse_outline_md(text: str, *, source: str = "outline.md") -> Outline:
-    """Parse ``outline.md`` text into an Outline; InputError names the line of any problem."""
+def parse_outline_md(text: str, *, source: str = "outline.md", id_floor: int = 1) -> Outline:
+    """Parse ``outline.md`` text into an Outline; InputError names the line of any problem.
+
+    A heading without an id gets ``n<k>`` with k above every numeric id in the file and at
+    least ``id_floor``, so ids an earlier run used for sections since deleted are not reused.
+    """
 
     def fail(line: int, problem: str) -> InputError:
         return InputError(f"{source}, line {line}: {problem}", hint=_HINT)
@@ -115,7 +119,7 @@ def parse_outline_md(text: str, *, source: str = "outline.md") -> Outline:
         raise fail(1, "no '# Title' heading; the outline must start with one")
     if not roots:
         raise fail(title_line, "the outline has no sections; add at least one '## Section'")
-    _assign_ids(roots, fail)
+    _assign_ids(roots, fail, id_floor)
     return Outline(title=title, sections=tuple(_freeze(d) for d in roots))
 
 
@@ -123,7 +127,9 @@ def _walk(drafts: list[_Draft]) -> list[_Draft]:
     return [d for draft in drafts for d in (draft, *_walk(draft.children))]
 
 
-def _assign_ids(roots: list[_Draft], fail: Callable[[int, str], InputError]) -> None:
+def _assign_ids(
+    roots: list[_Draft], fail: Callable[[int, str], InputError], id_floor: int = 1
+) -> None:
     """Check ids are unique; give each heading without one ``n<k>``, k above every ``n<int>``."""
     drafts = _walk(roots)
     seen: dict[str, int] = {}
@@ -138,7 +144,7 @@ def _assign_ids(roots: list[_Draft], fail: Callable[[int, str], InputError]) -> 
             )
         seen[draft.id] = draft.line
     numbers = [int(m.group(1)) for i in seen if (m := _NUMERIC_ID.fullmatch(i))]
-    next_number = max(numbers, default=0) + 1
+    next_number = max(max(numbers, default=0) + 1, id_floor)
     for draft in drafts:
         if draft.id is None:
             draft.id = f"n{next_number}"

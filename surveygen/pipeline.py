@@ -1,4 +1,4 @@
-"""The ``write`` pipeline: gather → skeleton → digest → write → render, with a run directory.
+"""The ``write`` pipeline: gather → skeleton → digest → refine → map → write → render.
 
 Each stage is a module in ``surveygen.stages``; this module only wires them together, keeps
 per-item state in ``state/`` (written atomically as each item finishes), times the stages and
@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from surveygen import __version__
-from surveygen.config import STAGES, Settings
+from surveygen.config import Settings
 from surveygen.errors import (
     BudgetExceeded,
     InputError,
     LLMError,
     LLMRejectedError,
     NoEndpointError,
+    OutputError,
     RunError,
 )
 from surveygen.models import Digest, Outline, Paper, Section
@@ -49,6 +50,7 @@ class WriteRequest:
     no_search: bool = False
     arxiv_ids: tuple[Path, ...] = ()
     refresh: bool = False
+    outline: Path | None = None
 
 
 @dataclass
@@ -56,6 +58,11 @@ class RunResult:
     out_dir: Path
     outputs: list[Path] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
+
+
+def _model_stage(stage: str) -> str:
+    """The configured stage whose model a pipeline step uses (map re-digests papers)."""
+    return "digest" if stage == "map" else stage
 
 
 def validate_topic(topic: str) -> str:
@@ -91,9 +98,19 @@ def _state_name(key: str) -> str:
     return safe if safe == key else f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-def plan_calls(papers: int, max_sections: int, gather: int = 0) -> dict[str, int]:
-    """Upper bounds on LLM calls per stage, not counting retries and repair requests."""
-    return {"gather": gather, "skeleton": 1, "digest": papers, "write": max_sections}
+def digest_calls(tokens: int, context_tokens: int, output_tokens: int) -> int:
+    """Upper bound on the calls digesting a paper of about ``tokens`` takes: 1 when it fits
+    the context, else map/collapse/reduce over its chunks (c maps, at most c - 1 collapses,
+    1 reduce)."""
+    from surveygen.mapreduce import input_budget
+
+    budget = input_budget(context_tokens, output_tokens)
+    # Instructions and the outline take room too; a generous share, as this is a bound.
+    room = max(200, budget - 3_000)
+    if tokens + 3_000 <= budget:
+        return 1
+    chunks = -(-tokens // room)
+    return 2 * chunks
 
 
 async def run_items(
@@ -141,6 +158,10 @@ class Pipeline:
         self.gather_report: Any = None
         self.digest_failures: list[str] = []
         self.pruned: list[str] = []
+        self.reuse = request.resume  # may saved state be reused (set once the run dir is open)
+        self.refine_report: dict[str, Any] | None = None
+        self.outline_source = "user" if request.outline is not None else "refined"
+        self.redigested = 0
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -178,7 +199,7 @@ class Pipeline:
 
         options = self.gather_options()
         fingerprint = _fingerprint({"topic": topic, **options.fingerprint()})
-        saved = rd.read_json("state/gather.json") if self.request.resume else None
+        saved = rd.read_json("state/gather.json") if self.reuse else None
         if saved is not None and saved.get("fingerprint") == fingerprint:
             lines = rd.read_jsonl("papers.jsonl")
             if lines:
@@ -214,12 +235,25 @@ class Pipeline:
             make_env("md", settings.templates_dir)  # a wrong folder fails now, not after the calls
         from surveygen.stages.gather import check_inputs
 
+        user_outline = self.read_user_outline()
+        self.refine_options()  # a bad weight fails now, not after the calls
         check_inputs(self.gather_options())
         if self.request.dry_run:
-            return self.dry_run(topic)
+            return self.dry_run(topic, user_outline)
 
         out = self.request.out or default_out_dir(topic)
-        rd = RunDir.open(out, topic, resume=self.request.resume, force=self.request.force)
+        rd = RunDir.open(
+            out,
+            topic,
+            resume=self.request.resume,
+            force=self.request.force,
+            keep_state=user_outline is not None,
+        )
+        self.reuse = rd.kept
+        if user_outline is not None and rd.kept:
+            # New headings must not take the id of a section an earlier run made and the
+            # user deleted: its saved evidence would land on the new heading.
+            user_outline = self.read_user_outline(id_floor=self.used_id_floor(rd))
 
         cache = AnswerCache(settings.cache_dir) if settings.cache else None
         ledger = Ledger(price_table(settings.prices), settings.budget)
@@ -242,8 +276,24 @@ class Pipeline:
             try:
                 papers = await self.gather(llm, rd, topic)
                 library = {p.key: p for p in papers}
-                outline = await self.skeleton(llm, rd, topic, papers)
-                digests = await self.digest(llm, rd, topic, outline, papers)
+                if user_outline is None:
+                    skeleton = await self.skeleton(llm, rd, topic, papers)
+                    first = await self.digest(
+                        llm, rd, topic, skeleton, papers, folder="digests", stage="digest"
+                    )
+                    if not first:
+                        raise RunError(
+                            "no paper could be digested; see the warnings above and "
+                            "logs/calls.jsonl",
+                            hint="check the endpoint and --model, then rerun with --resume",
+                        )
+                    leaves = [leaf.id for leaf in skeleton.leaves()]
+                    made_for = {key: leaves for key in first}
+                    outline = await self.refine(llm, rd, topic, skeleton, first, library)
+                else:
+                    outline = user_outline
+                    first, made_for = self.earlier_digests(rd, papers)
+                digests = await self.map(llm, rd, topic, outline, papers, first, made_for)
                 final, sections = await self.write(llm, rd, outline, digests, library)
             finally:
                 await llm.aclose()
@@ -252,13 +302,18 @@ class Pipeline:
             if cache is not None:
                 cache.close()
 
-    def dry_run(self, topic: str) -> RunResult:
+    def dry_run(self, topic: str, user_outline: Outline | None) -> RunResult:
         """Plan without calls or network: the user's library is read, arXiv is not searched,
-        so with search on the paper count is an upper bound (--max-papers)."""
+        so with search on the paper count is an upper bound (--max-papers), and search results
+        are assumed to fit the context."""
         from surveygen.library.local import read_arxiv_ids
         from surveygen.library.rank import screen_calls
         from surveygen.stages.gather import load_local
+        from surveygen.stages.refine import refine_plan
+        from surveygen.stages.skeleton import skeleton_calls
+        from surveygen.text import approx_tokens
 
+        settings = self.settings
         options = self.gather_options()
         local = load_local(options)
         ids: set[str] = set()
@@ -276,17 +331,137 @@ class Pipeline:
             gather_calls = 1  # the query proposals
             if options.screen:  # the user's papers and twice the free places, in batches
                 gather_calls += screen_calls(user + 2 * max(0, options.max_papers - user))
-        bounds = plan_calls(papers, self.settings.max_sections, gather_calls)
+        per_paper = [
+            digest_calls(
+                approx_tokens(c.text or c.abstract or c.title),
+                settings.context_tokens,
+                settings.max_output_tokens,
+            )
+            for c in local.candidates
+        ]
+        per_paper += [1] * (papers - len(per_paper))
+        digest_total = sum(sorted(per_paper, reverse=True)[:papers])
+        refine_layers: list[dict[str, int]] = []
+        if user_outline is None:
+            refine_layers = refine_plan(papers, self.refine_options())
+            bounds = {
+                "gather": gather_calls,
+                "skeleton": skeleton_calls(papers),
+                "digest": digest_total,
+                "refine": sum(
+                    layer.get("merge", 0) + layer.get("apply", 0) + layer.get("judge", 0)
+                    for layer in refine_layers
+                ),
+                # every paper digested again, at worst, for the refined outline
+                "map": digest_total,
+                "write": settings.max_sections,
+            }
+        else:
+            bounds = {
+                "gather": gather_calls,
+                "skeleton": 0,
+                "digest": 0,
+                "refine": 0,
+                "map": digest_total,
+                "write": len(user_outline.leaves()),
+            }
         report = {
             "topic": topic,
             "papers": papers,
             "user_papers": user,
             "arxiv_search": searching,
+            "outline": "user" if user_outline is not None else "skeleton + refinement",
             "planned_calls_upper_bound": bounds,
+            "refine_layers": refine_layers,
             "total_upper_bound": sum(bounds.values()),
-            "models": {stage: self.settings.model_for(stage) for stage in STAGES},
+            "models": {stage: settings.model_for(_model_stage(stage)) for stage in bounds},
         }
         return RunResult(out_dir=self.request.out or default_out_dir(topic), report=report)
+
+    # ---------------------------------------------------------------- options
+
+    def read_user_outline(self, id_floor: int = 1) -> Outline | None:
+        """``--outline FILE`` parsed and checked before anything is paid for."""
+        from surveygen.outline_md import parse_outline_md
+
+        path = self.request.outline
+        if path is None:
+            return None
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InputError(
+                f"--outline {path}: cannot read it ({exc.strerror or exc})",
+                hint="give the outline.md of an earlier run, edited as you like",
+            ) from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError(f"--outline {path}: not UTF-8 text") from None
+        outline = parse_outline_md(text, source=str(path), id_floor=id_floor)
+        leaves = len(outline.leaves())
+        if leaves > self.settings.max_sections and id_floor == 1:
+            self._warn(
+                f"--outline {path} has {leaves} leaf sections, more than --max-sections "
+                f"({self.settings.max_sections}); all of them are written"
+            )
+        return outline
+
+    @staticmethod
+    def used_id_floor(rd: RunDir) -> int:
+        """The next node id number no outline or digest saved in ``rd`` has used."""
+        from surveygen.outline_tree import IdAllocator
+
+        allocator = IdAllocator()
+        for rel in ("state/outline.json", "state/refine/result.json"):
+            try:
+                saved = rd.read_json(rel)
+            except OutputError:
+                continue
+            if isinstance(saved, dict) and isinstance(saved.get("outline"), dict):
+                try:
+                    outline = Outline.from_json(saved["outline"])
+                except (KeyError, TypeError, AttributeError):
+                    continue
+                allocator.observe(node.id for node, _ in outline.walk())
+        for folder in ("digests", "mapped"):
+            directory = rd.resolve(f"state/{folder}")
+            for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
+                try:
+                    saved = json.loads(path.read_text(encoding="utf-8"))
+                    allocator.observe(str(i) for i in saved.get("leaves") or ())
+                    allocator.observe(n["node_id"] for n in saved["item"].get("nodes") or ())
+                except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                    continue
+        return allocator.floor
+
+    def refine_options(self) -> Any:
+        from surveygen.scoring import validate_weights
+        from surveygen.stages.refine import RefineOptions
+
+        s = self.settings
+        try:
+            weights = validate_weights(
+                {
+                    "judge": s.weight_judge,
+                    "entropy": s.weight_entropy,
+                    "coverage": s.weight_coverage,
+                    "redundancy": s.weight_redundancy,
+                }
+            )
+        except ValueError as exc:
+            raise InputError(f"outline score weights: {exc}") from None
+        try:
+            return RefineOptions(
+                layers=s.layers,
+                kernel=s.kernel,
+                top_k=s.top_k,
+                max_candidates=s.refine_candidates,
+                weights=weights,
+                max_sections=s.max_sections,
+            )
+        except ValueError as exc:
+            raise InputError(f"refinement options: {exc}") from None
 
     # ---------------------------------------------------------------- stages
 
@@ -300,7 +475,7 @@ class Pipeline:
     ) -> T:
         """One item's result: reused from ``path`` on ``--resume`` when it was made for the
         same outline ``version``, else made and saved there at once (atomically)."""
-        saved = rd.read_json(path) if self.request.resume else None
+        saved = rd.read_json(path) if self.reuse else None
         if saved is not None and saved.get("outline") == version:
             return load(saved["item"])
         item = await make()
@@ -311,7 +486,7 @@ class Pipeline:
         from surveygen.stages.skeleton import build_skeleton
 
         library = _fingerprint([p.to_json() for p in papers])
-        saved = rd.read_json("state/outline.json") if self.request.resume else None
+        saved = rd.read_json("state/outline.json") if self.reuse else None
         if saved is not None and saved.get("library") != library:
             self._warn("the library changed since the interrupted run: the outline is made anew")
             saved = None
@@ -321,7 +496,7 @@ class Pipeline:
                 outline = Outline.from_json(saved["outline"])
             else:
                 outline = await build_skeleton(
-                    llm, topic, papers, max_sections=self.settings.max_sections
+                    llm, topic, papers, max_sections=self.settings.max_sections, warn=self._warn
                 )
                 rd.write_json(
                     "state/outline.json", {"library": library, "outline": outline.to_json()}
@@ -331,37 +506,173 @@ class Pipeline:
         return outline
 
     async def digest(
-        self, llm: Any, rd: RunDir, topic: str, outline: Outline, papers: list[Paper]
+        self,
+        llm: Any,
+        rd: RunDir,
+        topic: str,
+        outline: Outline,
+        papers: list[Paper],
+        *,
+        folder: str,
+        stage: str,
     ) -> dict[str, Digest]:
+        """Every paper digested against ``outline``; each digest saved in ``state/<folder>/``
+        as it finishes, with the outline and paper data it was made for."""
         from surveygen.stages.digest import digest_paper
 
         version = _fingerprint(outline.to_json())
-        context_tokens = 24_000
+        leaves = [leaf.id for leaf in outline.leaves()]
+        # Suggestions are only asked for while the outline may still change.
+        suggest = folder == "digests" and self.settings.layers > 0
+
+        async def make(paper: Paper) -> Digest:
+            path = f"state/{folder}/{_state_name(paper.key)}.json"
+            paper_fp = _fingerprint(paper.to_json())
+            saved = rd.read_json(path) if self.reuse else None
+            if (
+                isinstance(saved, dict)
+                and saved.get("outline") == version
+                and saved.get("paper") == paper_fp
+            ):
+                return Digest.from_json(saved["item"])
+            digest = await digest_paper(
+                llm,
+                topic,
+                outline,
+                paper,
+                context_tokens=self.settings.context_tokens,
+                output_tokens=self.settings.max_output_tokens,
+                suggest=suggest,
+            )
+            record = {"outline": version, "paper": paper_fp, "leaves": leaves}
+            rd.write_json(path, {**record, "item": digest.to_json()})
+            return digest
 
         def job(paper: Paper) -> Callable[[], Awaitable[Digest]]:
-            # A digest is reused only for the same outline and the same paper (a key may
-            # name other data after the library changed).
-            return lambda: self._saved_or_made(
-                rd,
-                f"state/digests/{_state_name(paper.key)}.json",
-                f"{version}-{_fingerprint(paper.to_json())}",
-                Digest.from_json,
-                lambda: digest_paper(llm, topic, outline, paper, max_tokens=context_tokens),
-            )
+            return lambda: make(paper)
 
         started = time.monotonic()
-        with self.ui.stage("digest", len(papers)) as progress:
+        with self.ui.stage(stage, len(papers)) as progress:
             digests, failures = await run_items(((p.key, job(p)) for p in papers), progress)
         for key, reason in sorted(failures.items()):
             self._warn(f"digest of {key} skipped: {reason}")
-        self.digest_failures = sorted(failures)
-        self._timed("digest", started)
-        if not digests:
+        self.digest_failures = sorted(set(self.digest_failures) | set(failures))
+        self._timed(stage, started)
+        return digests
+
+    def earlier_digests(
+        self, rd: RunDir, papers: list[Paper]
+    ) -> tuple[dict[str, Digest], dict[str, list[str]]]:
+        """With --outline: the digests an earlier run in this folder made for the same paper
+        data (against its final outline first, else its skeleton), with the leaves of the
+        outline each was made against."""
+        digests: dict[str, Digest] = {}
+        made_for: dict[str, list[str]] = {}
+        if not self.reuse:
+            return digests, made_for
+        for paper in papers:
+            paper_fp = _fingerprint(paper.to_json())
+            for folder in ("mapped", "digests"):
+                try:
+                    saved = rd.read_json(f"state/{folder}/{_state_name(paper.key)}.json")
+                except OutputError:
+                    saved = None  # a damaged file: digest that paper again
+                if (
+                    isinstance(saved, dict)
+                    and saved.get("paper") == paper_fp
+                    and isinstance(saved.get("leaves"), list)
+                ):
+                    digests[paper.key] = Digest.from_json(saved["item"])
+                    made_for[paper.key] = saved["leaves"]
+                    break
+        return digests, made_for
+
+    async def refine(
+        self,
+        llm: Any,
+        rd: RunDir,
+        topic: str,
+        outline: Outline,
+        digests: Mapping[str, Digest],
+        library: Mapping[str, Paper],
+    ) -> Outline:
+        """The convolution layers; every candidate is kept in ``state/refine/``. Reused on
+        --resume when the skeleton, the digests and the options are unchanged."""
+        from surveygen.outline_tree import IdAllocator
+        from surveygen.stages.refine import refine, refine_plan
+
+        options = self.refine_options()
+        version = _fingerprint(
+            {
+                "outline": outline.to_json(),
+                "digests": {key: digests[key].to_json() for key in sorted(digests)},
+                "options": [options.layers, options.kernel, options.top_k, options.max_candidates],
+                "weights": dict(options.weights),
+                "max_sections": options.max_sections,
+            }
+        )
+        saved = rd.read_json("state/refine/result.json") if self.reuse else None
+        if isinstance(saved, dict) and saved.get("version") == version:
+            self.refine_report = saved.get("report")
+            return Outline.from_json(saved["outline"])
+        plan = refine_plan(len(digests), options)
+        total = sum(
+            layer.get("merge", 0) + layer.get("apply", 0) + layer.get("judge", 0) for layer in plan
+        )
+        started = time.monotonic()
+        with self.ui.stage("refine", total) as progress:
+            result = await refine(
+                llm,
+                topic,
+                outline,
+                digests,
+                library,
+                options,
+                allocator=IdAllocator(outline),
+                save=lambda rel, obj: rd.write_json(f"state/refine/{rel}", obj),
+                warn=self._warn,
+                progress=progress.advance,
+            )
+        self._timed("refine", started)
+        self.refine_report = result.to_json()
+        rd.write_json(
+            "state/refine/result.json",
+            {"version": version, "outline": result.outline.to_json(), "report": self.refine_report},
+        )
+        return result.outline
+
+    async def map(
+        self,
+        llm: Any,
+        rd: RunDir,
+        topic: str,
+        outline: Outline,
+        papers: list[Paper],
+        digests: Mapping[str, Digest],
+        made_for: Mapping[str, list[str]],
+    ) -> dict[str, Digest]:
+        """The digests attached to the final outline by node id; only papers whose digest no
+        longer fits it (see stages/mapping.py) are digested again. With --outline, papers
+        no earlier run digested are digested here too."""
+        from surveygen.stages.mapping import needs_redigest
+
+        user = self.request.outline is not None
+        redo = [
+            p
+            for p in papers
+            if (p.key in digests and needs_redigest(digests[p.key], made_for[p.key], outline))
+            or (user and p.key not in digests)
+        ]
+        kept = {key: d for key, d in digests.items() if key not in {p.key for p in redo}}
+        self.redigested = len(redo)
+        fresh = await self.digest(llm, rd, topic, outline, redo, folder="mapped", stage="map")
+        mapped = {**kept, **fresh}
+        if not mapped:
             raise RunError(
                 "no paper could be digested; see the warnings above and logs/calls.jsonl",
                 hint="check the endpoint and --model, then rerun with --resume",
             )
-        return digests
+        return mapped
 
     async def write(
         self,
@@ -471,6 +782,13 @@ class Pipeline:
                 "digested": len(digests),
                 "digest_failed": self.digest_failures,
                 "with_evidence": with_evidence,
+                "read_in_chunks": sum(1 for d in digests.values() if d.chunks > 1),
+                "redigested_for_final_outline": self.redigested,
+            },
+            "outline": {
+                "source": self.outline_source,
+                "suggestions": sum(len(d.suggestions) for d in digests.values()),
+                "refinement": self.refine_report,
             },
             "citations": {
                 "distinct_cited": len(survey.cited),
@@ -494,6 +812,23 @@ class Pipeline:
         }
 
 
+def _outline_line(report: Mapping[str, Any]) -> list[str]:
+    """How refinement moved the outline's score, when it ran."""
+    refinement = (report.get("outline") or {}).get("refinement") or {}
+    if report.get("outline", {}).get("source") == "user":
+        return ["outline: yours (--outline), refinement skipped"]
+    initial = (refinement.get("initial") or {}).get("score")
+    final = (refinement.get("score") or {}).get("score")
+    if initial is None or final is None:
+        return []
+    layers = refinement.get("layers") or []
+    accepted = sum(layer.get("accepted", 0) for layer in layers)
+    return [
+        f"outline: score {initial:.3f} -> {final:.3f} over {len(layers)} layer(s), "
+        f"{accepted} candidate(s) accepted"
+    ]
+
+
 def summary_lines(report: Mapping[str, Any]) -> list[str]:
     """The short quality summary printed on stderr after a run."""
     llm = report["llm"]
@@ -511,6 +846,7 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
         f"(coverage {cites['reference_coverage']:.0%}), {cites['removed_unknown_keys']} unknown "
         f"citation(s) removed, {report['evidence']['dropped_quotes']} unverifiable quote(s) "
         "dropped",
+        *_outline_line(report),
         f"llm: {llm['calls']} calls, {llm['cache_hits']} cache hits, {llm['tokens_in']} tokens in, "
         f"{llm['tokens_out']} out, ${llm['cost_usd']:.4f}",
     ]

@@ -89,7 +89,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 # What a run writes under state/ and logs/: the only things a fresh start may delete, so a
 # folder given as --out never loses a file surveygen did not write.
-OWNED_STATE = ("state/gather.json", "state/outline.json", "state/digests", "state/sections")
+OWNED_STATE = (
+    "state/gather.json",
+    "state/outline.json",
+    "state/digests",
+    "state/refine",
+    "state/mapped",
+    "state/sections",
+)
 OWNED_LOGS = ("logs/calls.jsonl",)
 
 
@@ -113,9 +120,20 @@ class RunDir:
         self.path = Path(path)
         self.topic = topic
         self._root = self.path.resolve()
+        # True when the state of an earlier run was kept (--resume, or keep_state with a run
+        # of the same topic there), so stages may reuse what it saved.
+        self.kept = False
 
     @classmethod
-    def open(cls, path: Path, topic: str, *, resume: bool = False, force: bool = False) -> RunDir:
+    def open(
+        cls,
+        path: Path,
+        topic: str,
+        *,
+        resume: bool = False,
+        force: bool = False,
+        keep_state: bool = False,
+    ) -> RunDir:
         """Open ``path`` for a run on ``topic``, creating it with ``state/`` and ``logs/``.
 
         - a new or empty directory starts a run; a non-empty one without a manifest is
@@ -124,6 +142,8 @@ class RunDir:
         - the same topic without ``resume`` starts afresh: ``state/`` is emptied, logs are
           kept and appended to (the LLM cache makes the rerun cost nothing);
         - ``resume`` keeps everything and needs a manifest for the same topic;
+        - ``keep_state`` (``--outline``) keeps everything when there is a run of the same
+          topic, and otherwise starts one as usual;
         - a different topic is refused unless ``force``, which empties ``state/`` and
           ``logs/``.
         """
@@ -161,6 +181,10 @@ class RunDir:
                 raise InputError(f"nothing to resume in {path}", hint="run again without --resume")
             if old_topic != topic:
                 raise rd._mismatch(old_topic)
+            rd.kept = True
+            return rd
+        if keep_state and manifest is not None and old_topic == topic:
+            rd.kept = True
             return rd
         if manifest is not None and old_topic != topic and not force:
             raise rd._mismatch(old_topic)

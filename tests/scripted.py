@@ -13,6 +13,10 @@ import json
 import re
 import zlib
 
+import scripted_ask
+import scripted_refine
+import scripted_skeleton
+
 FAKE_KEY = "invented2099paper"
 FABRICATED_QUOTE = "this sentence was never written by the authors of the paper"
 
@@ -21,36 +25,32 @@ def _text(body: dict) -> str:
     return "\n".join(str(m.get("content") or "") for m in body.get("messages", []))
 
 
-def skeleton_answer(body: dict) -> str:
-    keys = re.findall(r"\[@([^\]\s]+)\]", _text(body))
-    assert keys, "skeleton prompt lists no papers"
-    outline = {
-        "title": "A Survey of Retrieval-Augmented Language Models",
-        "sections": [
+def _suggestions(key: str, leaf_ids: list[str]) -> list[dict]:
+    """One outline suggestion for most papers, so refinement has local features to merge."""
+    kind = zlib.crc32(key.encode()) % 3
+    if kind == 0:
+        return [
             {
-                "title": "Retrieval Components",
-                "description": "How systems find passages: compare sparse and dense retrievers.",
-                "subsections": [
-                    {"title": "Dense Retrievers", "description": "Extract retriever designs."},
-                    {"title": "Retrieval Training", "description": "Extract training signals."},
-                ],
-            },
+                "rationale": f"{key} studies the cost of retrieval, which no section holds.",
+                "op": "add",
+                "targets": [],
+                "parent": "",
+                "title": "Efficiency of Retrieval",
+                "description": "Extract latency and index-size results; compare trade-offs.",
+            }
+        ]
+    if kind == 1:
+        return [
             {
-                "title": "Using Retrieved Evidence",
-                "description": "How generators consume passages.",
-                "subsections": [
-                    {"title": "Fusion in the Decoder", "description": "Extract fusion methods."},
-                    {"title": "Self-Reflection", "description": "Extract critique mechanisms."},
-                ],
-            },
-            {
-                "title": "Evaluation",
-                "description": "Benchmarks and metrics; contrast reported results.",
-                "subsections": [],
-            },
-        ],
-    }
-    return json.dumps(outline)
+                "rationale": "The section title is narrower than what it holds.",
+                "op": "rename",
+                "targets": [leaf_ids[-1]],
+                "parent": "",
+                "title": "Benchmarks and Evaluation Protocols",
+                "description": "Extract datasets, metrics and protocols; contrast results.",
+            }
+        ]
+    return []
 
 
 def digest_answer(body: dict) -> str:
@@ -63,6 +63,7 @@ def digest_answer(body: dict) -> str:
     target = leaf_ids[zlib.crc32(key.encode()) % len(leaf_ids)]
     index, sentence = sentences[0]
     quote = " ".join(sentence.split()[:12])
+    suggest = 'Leave "suggestions" an empty list' not in text
     answer = {
         "relevant": [
             {
@@ -74,9 +75,56 @@ def digest_answer(body: dict) -> str:
                 ],
                 "confidence": 4,
             }
-        ]
+        ],
+        "suggestions": _suggestions(key, leaf_ids) if suggest else [],
     }
     return json.dumps(answer)
+
+
+def digest_chunk_answer(body: dict) -> str:
+    """Notes on one part of a long paper: its first sentence, on a leaf chosen by part."""
+    text = _text(body)
+    part = int(re.search(r"^Part (\d+) of the paper", text, flags=re.M).group(1))
+    leaf_ids = re.findall(r"^- (n\d+): ", text, flags=re.M)
+    index, sentence = re.findall(r"^\[(\d+)\] (.+)$", text, flags=re.M)[0]
+    return json.dumps(
+        {
+            "relevant": [
+                {
+                    "node_id": leaf_ids[part % len(leaf_ids)],
+                    "extracted_information": f"Part {part} describes the method.",
+                    "evidence": [{"sentence": int(index), "quote": sentence[:120]}],
+                    "rationale": "stated outright",
+                    "confidence": 5 if part == 1 else 3,
+                }
+            ],
+            "suggestions": [],
+        }
+    )
+
+
+def digest_collapse_answer(body: dict) -> str:
+    """Merge notes: per node, the evidence of the most confident notes, up to 4 quotes."""
+    text = _text(body)
+    notes = [json.loads(m) for m in re.findall(r"^<<<notes \d+\n(.*?)\n>>>$", text, re.M | re.S)]
+    assert notes, "collapse prompt shows no notes"
+    merged: dict[str, dict] = {}
+    for note in notes:
+        for item in note["relevant"]:
+            slot = merged.setdefault(item["node_id"], {"evidence": [], "confidence": 0, "info": []})
+            slot["evidence"] = (slot["evidence"] + item["evidence"])[:4]
+            slot["confidence"] = max(slot["confidence"], item["confidence"])
+            slot["info"].append(item.get("extracted_information") or item.get("summary", ""))
+    final = "Task: write the paper's digest from these notes" in text
+    relevant = []
+    for node_id, slot in merged.items():
+        entry = {"node_id": node_id, "evidence": slot["evidence"], "confidence": slot["confidence"]}
+        if final:
+            entry["summary"] = " ".join(slot["info"])[:300]
+        else:
+            entry.update(extracted_information=" ".join(slot["info"])[:300], rationale="merged")
+        relevant.append(entry)
+    return json.dumps({"relevant": relevant, "suggestions": []})
 
 
 def write_answer(body: dict) -> str:
@@ -118,13 +166,19 @@ def screen_answer(body: dict) -> str:
 
 def pipeline_responder(body: dict) -> str:
     """Route a request to the answer for its stage, recognised by the prompt's task line."""
+    for module in (scripted_skeleton, scripted_refine, scripted_ask):
+        answer = module.answer(body)
+        if answer is not None:
+            return answer
     text = _text(body)
     if "Task: propose 3 to 8 arXiv search queries" in text:
         return queries_answer(body)
     if "Task: rate how relevant each paper" in text:
         return screen_answer(body)
-    if "Task: propose the outline of a survey" in text:
-        return skeleton_answer(body)
+    if "this part of the paper informs" in text:
+        return digest_chunk_answer(body)
+    if "<<<notes 1" in text:
+        return digest_collapse_answer(body)
     if "split into numbered sentences" in text:
         return digest_answer(body)
     if "Section to write:" in text:

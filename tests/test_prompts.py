@@ -9,6 +9,7 @@ nested shapes the templates read (``paper.abstract``, ``node.description``, ...)
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -16,11 +17,23 @@ import jinja2
 import jinja2.meta
 import pytest
 
+from surveygen.ask import AskEvidence, AskFindings, describe_findings, library_lines
+from surveygen.ask import paper_sentences as ask_sentences
 from surveygen.llm.prompts import Prompt, available_prompts, fence, render_prompt
-from surveygen.models import Outline, OutlineNode, Paper
+from surveygen.models import Digest, Outline, OutlineNode, Paper, Suggestion
+from surveygen.outline_tree import MAX_DEPTH, outline_text
 from surveygen.resources import resource_dir
 from surveygen.stages.digest import digest_targets, number_sentences, paper_sentences
-from surveygen.stages.skeleton import paper_briefs
+from surveygen.stages.refine import (
+    JUDGE_PAPERS,
+    Proposal,
+    apply_context,
+    judge_context,
+    merge_context,
+    paper_input,
+    proposal_input,
+)
+from surveygen.stages.skeleton import Fragment, paper_briefs
 from surveygen.stages.write import LANGUAGE, MAX_WORDS, MIN_WORDS
 
 TOPIC = "Retrieval-augmented generation for open-domain question answering"
@@ -73,7 +86,28 @@ OUTLINE = Outline(
 
 
 def _skeleton_context() -> dict[str, Any]:
-    return {"topic": TOPIC, "papers": paper_briefs(PAPERS), "max_sections": 12}
+    """The prompt for one group of a clustered library (``group=None``: the whole library)."""
+    return {
+        "topic": TOPIC,
+        "papers": paper_briefs(PAPERS),
+        "group": {"index": 2, "count": 3, "terms": ["dense", "passage", "retrieval"]},
+        "max_sections": 12,
+        "max_depth": MAX_DEPTH,
+    }
+
+
+def _skeleton_merge_context(fragments: tuple[Fragment, ...] | None = None) -> dict[str, Any]:
+    if fragments is None:
+        fragments = (
+            Fragment(1, 9, ("dense", "retrieval"), OUTLINE),
+            Fragment(3, 5, (), Outline("Part", (OutlineNode("n1", "Evaluation", "Benchmarks."),))),
+        )
+    return {
+        "topic": TOPIC,
+        "fragments": [f.view() for f in fragments],
+        "max_sections": 12,
+        "max_depth": MAX_DEPTH,
+    }
 
 
 def _digest_context(paper: Paper = PAPERS[0], numbered_text: str | None = None) -> dict[str, Any]:
@@ -81,10 +115,34 @@ def _digest_context(paper: Paper = PAPERS[0], numbered_text: str | None = None) 
         numbered_text = number_sentences(paper_sentences(paper, max_tokens=2_000))
     return {
         "topic": TOPIC,
+        "outline": outline_text(OUTLINE),
         "sections": digest_targets(OUTLINE),
         "paper": {"key": paper.key, "title": paper.title, "year": paper.year},
         "numbered_text": numbered_text,
+        "suggest": True,
     }
+
+
+def _digest_chunk_context() -> dict[str, Any]:
+    return {**_digest_context(), "part": 2}
+
+
+def _digest_collapse_context() -> dict[str, Any]:
+    context = _digest_context()
+    del context["numbered_text"]
+    note = {
+        "relevant": [
+            {
+                "node_id": "n3",
+                "extracted_information": "Trains a dual encoder.",
+                "evidence": [{"sentence": 40, "quote": "Dense representations outperform BM25"}],
+                "rationale": "stated",
+                "confidence": 5,
+            }
+        ],
+        "suggestions": [],
+    }
+    return {**context, "results": [json.dumps(note)], "final": True}
 
 
 def _write_context(quotes: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -133,13 +191,91 @@ def _screen_context() -> dict[str, Any]:
     }
 
 
+ASK_QUESTION = "Which retrievers do RAG systems use?"
+
+
+def _ask_map_context(papers: tuple[Paper, ...] = PAPERS[:2]) -> dict[str, Any]:
+    lines = library_lines(papers, {p.key: ask_sentences(p) for p in papers})
+    return {"question": ASK_QUESTION, "text": "\n".join(lines)}
+
+
+def _ask_findings_context(
+    quote: str = "a non-parametric dense index of Wikipedia",
+) -> dict[str, Any]:
+    found = AskFindings(
+        extracted_information="RAG retrieves from a dense index of Wikipedia.",
+        evidence=[AskEvidence(key="lewis2020retrieval", sentence=1, quote=quote)],
+        rationale="The sentence names the index.",
+        answer="A dense retriever over Wikipedia [@lewis2020retrieval].",
+        confidence=5,
+    )
+    empty = AskFindings(
+        extracted_information="",
+        evidence=[],
+        rationale="Nothing on retrievers.",
+        answer="This part does not address the question.",
+        confidence=1,
+    )
+    findings = [describe_findings(found), describe_findings(empty)]
+    return {"question": ASK_QUESTION, "findings": findings}
+
+
+REFINE_DESCRIPTION = "Compare systems that mix sparse and dense retrieval."
+
+
+def _refine_edits(description: str = REFINE_DESCRIPTION) -> tuple[Suggestion, ...]:
+    return (
+        Suggestion("add", parent="n1", title="Hybrid retrieval", description=description),
+        Suggestion("rename", targets=("n4",), title="Benchmarks and metrics"),
+    )
+
+
+def _refine_proposal(n: int = 1, description: str = REFINE_DESCRIPTION) -> Proposal:
+    return Proposal(
+        id=f"L1.{n}",
+        layer=1,
+        summary="Add hybrid retrieval; rename the evaluation section.",
+        rationale="Two papers ask for it.",
+        edits=_refine_edits(description),
+        papers=(PAPERS[0].key, PAPERS[1].key),
+    )
+
+
+def _refine_merge_context(layer: int = 1, description: str = REFINE_DESCRIPTION) -> dict[str, Any]:
+    if layer == 1:
+        digests = [
+            Digest(paper_key=p.key, suggestions=_refine_edits(description)) for p in PAPERS[:2]
+        ]
+        inputs = [paper_input(d, p) for d, p in zip(digests, PAPERS, strict=False)]
+    else:
+        inputs = [proposal_input(_refine_proposal(n, description)) for n in (1, 2)]
+    return merge_context(TOPIC, OUTLINE, layer, inputs)
+
+
+def _refine_apply_context(description: str = REFINE_DESCRIPTION) -> dict[str, Any]:
+    return apply_context(TOPIC, OUTLINE, _refine_proposal(1, description), 12)
+
+
+def _refine_judge_context(papers: tuple[Paper, ...] = PAPERS) -> dict[str, Any]:
+    return judge_context(TOPIC, OUTLINE, {p.key: p for p in papers}, [p.key for p in papers])
+
+
 # One fixture context per bundled prompt. A new prompts/*.j2 without an entry here fails
 # test_every_prompt_has_a_fixture_context.
 CONTEXTS = {
+    "ask_collapse": _ask_findings_context,
+    "ask_map": _ask_map_context,
+    "ask_reduce": _ask_findings_context,
     "digest": _digest_context,
+    "digest_chunk": _digest_chunk_context,
+    "digest_collapse": _digest_collapse_context,
     "queries": _queries_context,
+    "refine_apply": _refine_apply_context,
+    "refine_judge": _refine_judge_context,
+    "refine_merge": _refine_merge_context,
     "screen": _screen_context,
     "skeleton": _skeleton_context,
+    "skeleton_merge": _skeleton_merge_context,
     "write": _write_context,
 }
 
@@ -238,6 +374,63 @@ def test_skeleton_prompt_lists_every_paper_under_its_citation_key() -> None:
     assert TOPIC in user
 
 
+def test_skeleton_prompt_for_one_group_says_so() -> None:
+    user = _user(_render("skeleton"))
+    assert "Task: propose the outline of a survey" in user
+    assert "these\n3 papers are group 2 of 3 (frequent terms: dense, passage, retrieval)" in user
+    assert "merged into one outline afterwards" in user
+    assert "1 to 4 top-level sections" in user and "3 to 8" not in user
+    assert f"at most {MAX_DEPTH} levels" in user
+
+
+def test_skeleton_prompt_for_the_whole_library_asks_for_a_whole_outline() -> None:
+    user = _user(_render("skeleton", group=None))
+    assert "Task: propose the outline of a survey" in user
+    assert "Scope:" not in user and "group" not in user
+    assert "3 to 8 top-level sections" in user and "1 to 4" not in user
+    assert "At most 12 sections" in user
+
+
+def test_skeleton_prompt_for_a_group_without_terms_names_none() -> None:
+    user = _user(_render("skeleton", group={"index": 1, "count": 2, "terms": []}))
+    assert "papers are group 1 of 2.\n" in user
+    assert "frequent terms" not in user
+
+
+@pytest.mark.parametrize("name", ["skeleton", "skeleton_merge"])
+def test_skeleton_prompts_ask_for_the_outline_tree_shape(name: str) -> None:
+    user = _user(_render(name))
+    assert '{"title": ..., "sections": [{"id": "", "title": ..., "description": ...,' in user
+    assert '"children": [...]' in user
+    assert 'Leave every "id" empty' in user
+    assert 'No "Introduction", "Conclusion" or "References"' in user
+    assert "which information to extract" in user and "how to analyse it" in user
+
+
+def test_skeleton_merge_prompt_shows_every_fragment_fenced_without_ids() -> None:
+    user = _user(_render("skeleton_merge"))
+    assert "Task: merge the outline fragments below" in user
+    assert TOPIC in user
+    assert "Fragments (2)" in user
+    assert "Fragment 1, from 9 papers (frequent terms: dense, retrieval):\n<<<fragment 1\n" in user
+    second = "Fragment 2, from 5 papers:\n<<<fragment 2\nTitle: Part\n- Evaluation: Benchmarks."
+    assert second in user
+    assert "  - Dense retrieval: Trace the evolution of dual encoders." in user
+    assert "[n1]" not in user and "n2" not in user
+    assert "At most 12 sections without subsections" in user
+    assert "3 to 8 top-level sections" in user
+    assert user.count("<<<") == user.count(">>>") == 2
+
+
+def test_skeleton_merge_fragments_cannot_close_or_open_their_fences() -> None:
+    hostile = Outline("Part", (OutlineNode("n1", "Evil", HOSTILE),))
+    context = _skeleton_merge_context((Fragment(1, 6, (), hostile), Fragment(2, 5, (), OUTLINE)))
+    user = _user(render_prompt("skeleton_merge", **context))
+    assert user.count("<<<") == 2 and user.count(">>>") == 2
+    opening, closing = user.index("<<<fragment 1\n"), user.index("\n>>>")
+    assert opening < user.index("Ignore previous instructions") < closing
+
+
 def test_write_prompt_cites_evidence_by_key() -> None:
     prompt = _render("write")
     user = _user(prompt)
@@ -334,3 +527,75 @@ def test_screen_prompt_fences_every_paper_so_titles_cannot_break_out() -> None:
     assert user.count("<<<paper p1\n") == 1 and user.count("<<<paper p2\n") == 1
     second = user.split("<<<paper p2\n")[1]
     assert second.index(">>>") > second.index("and rate 10")
+
+
+def test_ask_map_prompt_shows_labelled_sentences_inside_one_fence() -> None:
+    evil = Paper(key="evil2024", title=f"Evil {HOSTILE}", text=f"A real sentence here. {HOSTILE}")
+    user = _user(render_prompt("ask_map", **_ask_map_context((PAPERS[0], evil))))
+    assert f"Question: {ASK_QUESTION}" in user
+    assert "[lewis2020retrieval] title: Retrieval-Augmented Generation" in user
+    assert "[lewis2020retrieval s1] We combine a parametric generator" in user
+    assert "[evil2024 s0] A real sentence here." in user
+    part = user.index("<<<library part\n")
+    # the invented examples come after the data, outside the fence
+    assert user.count("<<<") == 1 and user.count(">>>") == 1
+    assert part < user.index("Ignore previous") < user.index("\n>>>") < user.index("Task:")
+
+
+@pytest.mark.parametrize("name", ["ask_collapse", "ask_reduce"])
+def test_ask_findings_are_fenced_one_block_each(name: str) -> None:
+    user = _user(render_prompt(name, **_ask_findings_context(quote=HOSTILE)))
+    assert "(2 in all)" in user
+    assert user.count("<<<findings 1\n") == 1 and user.count("<<<findings 2\n") == 1
+    assert user.count("<<<") == 2 and user.count(">>>") == 2
+    first = user.split("<<<findings 1\n")[1].split("\n>>>")[0]
+    assert "confidence: 5" in first and "Ignore previous" in first
+    assert '- [lewis2020retrieval s1] "' in first
+
+
+def test_refine_merge_prompt_fences_every_input_and_the_outline() -> None:
+    user = _user(render_prompt("refine_merge", **_refine_merge_context(description=HOSTILE)))
+    assert "Task: merge the outline suggestions" in user
+    assert "Edits proposed by papers (2 in all)" in user
+    assert user.count("<<<") == 3 and user.count(">>>") == 3  # the outline and two papers
+    block = user.split("<<<paper lewis2020retrieval\n")[1].split("\n>>>")[0]
+    assert block.startswith("[@lewis2020retrieval] Retrieval-Augmented Generation")
+    assert '{"op": "add", "targets": [], "parent": "n1", "title": "Hybrid retrieval"' in block
+    assert "Ignore previous" in block
+    assert "- [n3] Dense retrieval" in user.split("<<<outline\n")[1].split("\n>>>")[0]
+
+
+def test_refine_merge_prompt_of_a_later_layer_shows_merged_suggestions() -> None:
+    user = _user(render_prompt("refine_merge", **_refine_merge_context(layer=2)))
+    assert "Edits proposed by earlier merged suggestions (2 in all)" in user
+    assert user.count("<<<merged suggestion L1.1\n") == 1
+    assert user.count("<<<merged suggestion L1.2\n") == 1
+    assert "Add hybrid retrieval; rename the evaluation section." in user
+
+
+def test_refine_apply_prompt_shows_the_outline_as_the_json_to_answer_in() -> None:
+    user = _user(render_prompt("refine_apply", **_refine_apply_context(description=HOSTILE)))
+    assert "Task: apply the edits below" in user
+    assert user.count("<<<") == 2 and user.count(">>>") == 2
+    shown = json.loads(user.split("<<<outline\n")[1].split("\n>>>")[0])
+    assert shown["title"] == OUTLINE.title
+    assert [s["id"] for s in shown["sections"]] == ["n1", "n4"]
+    assert shown["sections"][0]["children"][1]["title"] == "Dense retrieval"
+    edits = user.split("<<<edits\n")[1].split("\n>>>")[0]
+    assert "Ignore previous" in edits and '"op": "rename"' in edits
+    assert "At most 12 sections without subsections" in user
+
+
+def test_refine_judge_prompt_fences_the_outline_and_the_paper_titles() -> None:
+    user = _user(_render("refine_judge"))
+    assert "Task: rate the outline below" in user
+    assert "The 3 papers the survey is written from:" in user
+    papers = user.split("<<<papers\n")[1].split("\n>>>")[0]
+    assert f"- {PAPERS[0].title}" in papers
+    assert "[n2] Sparse retrieval" in user.split("<<<outline\n")[1].split("\n>>>")[0]
+    many = tuple(
+        Paper(key=f"p{i:03d}", title=f"Paper {i} {HOSTILE}") for i in range(JUDGE_PAPERS + 5)
+    )
+    user = _user(render_prompt("refine_judge", **_refine_judge_context(many)))
+    assert f"The {JUDGE_PAPERS + 5} papers the survey is written from (the first " in user
+    assert user.count("<<<") == 2 and user.count(">>>") == 2

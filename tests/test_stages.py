@@ -1,10 +1,9 @@
-"""Pure logic of the skeleton, digest and write stages: no network, no LLM."""
+"""Pure logic of the digest and write stages: no network, no LLM."""
 
 from __future__ import annotations
 
 import pytest
 
-from surveygen.errors import LLMParseError
 from surveygen.models import Digest, Evidence, NodeDigest, Outline, OutlineNode, Paper
 from surveygen.stages.digest import (
     MAX_EVIDENCE_PER_NODE,
@@ -16,13 +15,6 @@ from surveygen.stages.digest import (
     paper_sentences,
     verify_digest,
 )
-from surveygen.stages.skeleton import (
-    LeafDraft,
-    OutlineDraft,
-    SectionDraft,
-    outline_from_draft,
-    paper_briefs,
-)
 from surveygen.stages.write import (
     clean_section_text,
     evidence_by_node,
@@ -30,249 +22,6 @@ from surveygen.stages.write import (
     prune,
 )
 from surveygen.text import approx_tokens
-
-# --- helpers ----------------------------------------------------------------------------------
-
-
-def leaf(title: str, description: str = "What to extract.") -> LeafDraft:
-    return LeafDraft(title=title, description=description)
-
-
-def section(title: str, *subs: LeafDraft, description: str = "What they share.") -> SectionDraft:
-    return SectionDraft(title=title, description=description, subsections=list(subs))
-
-
-def draft(*sections: SectionDraft, title: str = "A Survey of RAG") -> OutlineDraft:
-    return OutlineDraft(title=title, sections=list(sections))
-
-
-def ids_and_titles(outline: Outline) -> list[tuple[str, str]]:
-    return [(node.id, node.title) for node, _ in outline.walk()]
-
-
-# --- skeleton: outline_from_draft -------------------------------------------------------------
-
-
-def test_ids_are_assigned_in_reading_order() -> None:
-    outline = outline_from_draft(
-        draft(
-            section("Retrievers", leaf("Sparse"), leaf("Dense")),
-            section("Evaluation"),
-            section("Training", leaf("Joint training")),
-        ),
-        max_sections=10,
-        fallback_title="topic",
-    )
-    assert ids_and_titles(outline) == [
-        ("n1", "Retrievers"),
-        ("n2", "Sparse"),
-        ("n3", "Dense"),
-        ("n4", "Evaluation"),
-        ("n5", "Training"),
-        ("n6", "Joint training"),
-    ]
-    assert [n.id for n in outline.leaves()] == ["n2", "n3", "n4", "n6"]
-    assert outline.title == "A Survey of RAG"
-    assert outline.depth == 2
-
-
-def test_titles_and_descriptions_are_stripped() -> None:
-    outline = outline_from_draft(
-        draft(
-            section("  Retrievers \n", leaf(" Dense ", "  Compare encoders.  "), description=" D ")
-        ),
-        max_sections=10,
-        fallback_title="topic",
-    )
-    top = outline.sections[0]
-    assert (top.title, top.description) == ("Retrievers", "D")
-    assert (top.children[0].title, top.children[0].description) == ("Dense", "Compare encoders.")
-
-
-def test_empty_titles_are_dropped_without_gaps_in_ids() -> None:
-    outline = outline_from_draft(
-        draft(
-            section("   ", leaf("Orphan of a blank section")),
-            section("Retrievers", leaf(""), leaf("Dense"), leaf(" \t ")),
-            section(""),
-            section("Evaluation"),
-        ),
-        max_sections=10,
-        fallback_title="topic",
-    )
-    assert ids_and_titles(outline) == [("n1", "Retrievers"), ("n2", "Dense"), ("n3", "Evaluation")]
-
-
-def test_section_whose_subsections_all_have_blank_titles_becomes_a_leaf() -> None:
-    outline = outline_from_draft(
-        draft(section("Retrievers", leaf(""), leaf("  ")), section("Evaluation")),
-        max_sections=2,
-        fallback_title="topic",
-    )
-    assert ids_and_titles(outline) == [("n1", "Retrievers"), ("n2", "Evaluation")]
-    assert all(node.is_leaf for node in outline.sections)
-
-
-@pytest.mark.parametrize(
-    ("sections", "max_sections", "expected"),
-    [
-        # sections without subsections count as one leaf each
-        (
-            [section("A"), section("B"), section("C"), section("D")],
-            3,
-            [("n1", "A"), ("n2", "B"), ("n3", "C")],
-        ),
-        # subsections past the bound are cut, later sections dropped
-        (
-            [section("A", leaf("a1"), leaf("a2"), leaf("a3"), leaf("a4")), section("B")],
-            3,
-            [("n1", "A"), ("n2", "a1"), ("n3", "a2"), ("n4", "a3")],
-        ),
-        # a leaf section uses one slot of the bound before the subsections do
-        (
-            [section("A"), section("B", leaf("b1"), leaf("b2"), leaf("b3"))],
-            3,
-            [("n1", "A"), ("n2", "B"), ("n3", "b1"), ("n4", "b2")],
-        ),
-        # parents do not count, only leaves
-        (
-            [section("A", leaf("a1")), section("B", leaf("b1")), section("C")],
-            3,
-            [("n1", "A"), ("n2", "a1"), ("n3", "B"), ("n4", "b1"), ("n5", "C")],
-        ),
-        # blank titles do not use up the bound
-        (
-            [section(""), section("A", leaf(""), leaf("a1")), section("B")],
-            2,
-            [("n1", "A"), ("n2", "a1"), ("n3", "B")],
-        ),
-    ],
-)
-def test_max_sections_bounds_the_number_of_leaves(
-    sections: list[SectionDraft], max_sections: int, expected: list[tuple[str, str]]
-) -> None:
-    outline = outline_from_draft(
-        draft(*sections), max_sections=max_sections, fallback_title="topic"
-    )
-    assert ids_and_titles(outline) == expected
-    assert len(outline.leaves()) == max_sections
-
-
-def test_max_sections_larger_than_the_draft_keeps_everything() -> None:
-    outline = outline_from_draft(
-        draft(section("A", leaf("a1"), leaf("a2")), section("B")),
-        max_sections=50,
-        fallback_title="topic",
-    )
-    assert len(outline.leaves()) == 3
-    assert len(list(outline.walk())) == 4
-
-
-@pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
-def test_blank_draft_title_falls_back(blank: str) -> None:
-    outline = outline_from_draft(
-        draft(section("A"), title=blank), max_sections=5, fallback_title="Retrieval for QA"
-    )
-    assert outline.title == "Retrieval for QA"
-
-
-def test_draft_title_is_stripped_and_preferred_over_fallback() -> None:
-    outline = outline_from_draft(
-        draft(section("A"), title="  RAG: A Survey \n"), max_sections=5, fallback_title="topic"
-    )
-    assert outline.title == "RAG: A Survey"
-
-
-@pytest.mark.parametrize(
-    ("sections", "max_sections"),
-    [
-        ([], 5),
-        ([section(""), section("  ", leaf("a1"))], 5),
-        ([section("A")], 0),
-    ],
-)
-def test_no_sections_is_a_parse_error(sections: list[SectionDraft], max_sections: int) -> None:
-    with pytest.raises(LLMParseError, match="no sections"):
-        outline_from_draft(draft(*sections), max_sections=max_sections, fallback_title="topic")
-
-
-# --- skeleton: paper_briefs -------------------------------------------------------------------
-
-
-def long_abstract(i: int, sentences: int = 150) -> str:
-    return " ".join(
-        f"Sentence {j} of paper {i} reports a retrieval result in moderate detail."
-        for j in range(sentences)
-    )
-
-
-def library(n: int, *, short: dict[int, str] | None = None) -> list[Paper]:
-    short = short or {}
-    return [
-        Paper(
-            key=f"author{i}2021word",
-            title=f"Paper number {i} on retrieval-augmented generation",
-            year=2000 + i % 25,
-            abstract=short.get(i, long_abstract(i)),
-        )
-        for i in range(n)
-    ]
-
-
-def brief_tokens(brief: dict) -> int:
-    return approx_tokens(f"[@{brief['key']}] {brief['title']} ({brief['year']})\n") + approx_tokens(
-        brief["abstract"]
-    )
-
-
-@pytest.mark.parametrize(("n", "budget"), [(100, 24_000), (20, 5_000), (7, 3_000)])
-def test_many_long_abstracts_fit_the_budget(n: int, budget: int) -> None:
-    papers = library(n)
-    assert sum(approx_tokens(p.abstract) for p in papers) > 5 * budget  # precondition
-    briefs = paper_briefs(papers, budget=budget)
-    total = sum(brief_tokens(b) for b in briefs)
-    assert total <= budget
-    assert total >= 0.8 * budget  # shortened evenly, not far below what fits
-    lengths = [approx_tokens(b["abstract"]) for b in briefs]
-    assert max(lengths) - min(lengths) <= 25  # evenly
-
-
-def test_shortened_abstracts_are_prefixes_ending_at_a_sentence() -> None:
-    papers = library(50)
-    for paper, brief in zip(papers, paper_briefs(papers, budget=10_000), strict=True):
-        assert brief["abstract"]
-        assert brief["abstract"] != paper.abstract
-        assert paper.abstract.startswith(brief["abstract"])
-        assert brief["abstract"].endswith(".")
-
-
-def test_short_abstracts_are_untouched() -> None:
-    short = {
-        3: "Retrieval helps small models more than large ones.",
-        40: "We release a benchmark of 10k multi-hop questions. Baselines lag humans by 30 points.",
-        77: "",
-    }
-    papers = library(100, short=short)
-    briefs = paper_briefs(papers, budget=24_000)
-    for i, text in short.items():
-        assert briefs[i]["abstract"] == text
-    assert approx_tokens(briefs[0]["abstract"]) < approx_tokens(papers[0].abstract)
-
-
-def test_briefs_keep_key_title_and_year_in_order() -> None:
-    papers = [
-        Paper(key="b2020x", title="Second", year=2020, abstract="Short."),
-        Paper(key="a2019y", title="First", abstract="Also short."),
-    ]
-    assert paper_briefs(papers) == [
-        {"key": "b2020x", "title": "Second", "year": 2020, "abstract": "Short."},
-        {"key": "a2019y", "title": "First", "year": None, "abstract": "Also short."},
-    ]
-
-
-def test_briefs_of_no_papers_is_empty() -> None:
-    assert paper_briefs([]) == []
-
 
 # --- digest: paper_sentences / number_sentences ----------------------------------------------
 
@@ -397,7 +146,8 @@ def test_summary_is_stripped() -> None:
 def test_quote_with_small_differences_is_kept() -> None:
     quote = "dense passage retrieval  outperforms bm25 when in domain training data is available"
     digest = verify(item("n3", ev(3, quote)))
-    assert digest.nodes[0].evidence == (Evidence(quote, 3),)
+    # Stored as the paper words it, not as the model quoted it.
+    assert digest.nodes[0].evidence == (Evidence(SENTENCES[3].rstrip("."), 3),)
     assert digest.dropped_quotes == 0
 
 
@@ -696,3 +446,61 @@ def test_parent_titles_of_a_deep_tree_uses_the_direct_parent() -> None:
         ),
     )
     assert parent_titles(deep) == {"n2": "A", "n3": "B"}
+
+
+# --- digest: outline suggestions -------------------------------------------------------------
+
+
+def suggestion(op: str, targets=(), parent: str = "", title: str = "", description: str = ""):
+    from surveygen.stages.digest import SuggestionDraft
+
+    return SuggestionDraft(
+        rationale="because",
+        op=op,
+        targets=list(targets),
+        parent=parent,
+        title=title,
+        description=description,
+    )
+
+
+def test_suggestions_that_fit_the_outline_are_kept():
+    from surveygen.models import Suggestion
+    from surveygen.stages.digest import verify_suggestions
+
+    kept = verify_suggestions(
+        [
+            suggestion("add", parent="n1", title=" Hybrid  retrieval ", description="Compare."),
+            suggestion("merge", targets=["n2", "n3"], title="Retrievers"),
+            suggestion("rename", targets=["n4"], title="Benchmarks"),
+        ],
+        {"n1", "n2", "n3", "n4"},
+    )
+    assert kept[0] == Suggestion(
+        "add", (), "n1", "Hybrid retrieval", "Compare.", rationale="because"
+    )
+    assert [s.op for s in kept] == ["add", "merge", "rename"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        suggestion("remove", targets=["n99"]),  # unknown node
+        suggestion("add", parent="n99", title="X"),  # unknown parent
+        suggestion("add", title="  "),  # nothing to add
+        suggestion("merge", targets=["n2"]),  # merging needs two
+        suggestion("rename", targets=["n2"]),  # no new name
+        suggestion("move", targets=[]),  # nothing to move
+    ],
+)
+def test_suggestions_that_cannot_apply_are_dropped(bad):
+    from surveygen.stages.digest import verify_suggestions
+
+    assert verify_suggestions([bad], {"n1", "n2", "n3", "n4"}) == ()
+
+
+def test_at_most_three_suggestions_per_paper():
+    from surveygen.stages.digest import MAX_SUGGESTIONS, verify_suggestions
+
+    many = [suggestion("remove", targets=["n2"]) for _ in range(6)]
+    assert len(verify_suggestions(many, {"n2"})) == MAX_SUGGESTIONS == 3
