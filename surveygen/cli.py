@@ -198,7 +198,8 @@ def write(
 
     import asyncio
 
-    from surveygen.pipeline import Pipeline, WriteRequest, summary_lines
+    from surveygen.pipeline import Pipeline, WriteRequest
+    from surveygen.report import summary_lines
     from surveygen.ui import UI
 
     request = WriteRequest(

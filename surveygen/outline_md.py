@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from surveygen.errors import InputError
 from surveygen.models import Outline, OutlineNode
@@ -44,6 +45,22 @@ class _Draft:
     id: str | None
     lines: list[str] = field(default_factory=list)
     children: list[_Draft] = field(default_factory=list)
+
+
+def read_outline_file(path: Path, *, id_floor: int = 1) -> Outline:
+    """``--outline FILE``: read and parsed, InputError naming the file for any problem."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"--outline {path}: cannot read it ({exc.strerror or exc})",
+            hint="give the outline.md of an earlier run, edited as you like",
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"--outline {path}: not UTF-8 text", hint=_HINT) from None
+    return parse_outline_md(text, source=str(path), id_floor=id_floor)
 
 
 def parse_outline_md(text: str, *, source: str = "outline.md", id_floor: int = 1) -> Outline:
@@ -161,4 +178,4 @@ def _freeze(draft: _Draft) -> OutlineNode:
     )
 
 
-__all__ = ["parse_outline_md"]
+__all__ = ["parse_outline_md", "read_outline_file"]

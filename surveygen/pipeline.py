@@ -10,16 +10,12 @@ the run with everything already paid for kept in the cache and the run directory
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from surveygen import __version__
 from surveygen.config import Settings
 from surveygen.errors import (
     BudgetExceeded,
@@ -27,11 +23,11 @@ from surveygen.errors import (
     LLMError,
     LLMRejectedError,
     NoEndpointError,
-    OutputError,
     RunError,
 )
 from surveygen.models import Digest, Outline, Paper, Section
-from surveygen.rundir import RunDir, default_out_dir
+from surveygen.rundir import RunDir, default_out_dir, fingerprint, state_name
+from surveygen.stages.mapping import earlier_digests, used_id_floor
 from surveygen.ui import UI, StageProgress
 
 MAX_TOPIC_CHARS = 2000
@@ -60,11 +56,6 @@ class RunResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def _model_stage(stage: str) -> str:
-    """The configured stage whose model a pipeline step uses (map re-digests papers)."""
-    return "digest" if stage == "map" else stage
-
-
 def validate_topic(topic: str) -> str:
     cleaned = " ".join(topic.split())
     if not cleaned:
@@ -84,33 +75,6 @@ def require_endpoint(settings: Settings) -> None:
             "http://host:port/v1 for another OpenAI-compatible server (vLLM, Ollama, ...). "
             "An offline mode, --engine extractive, is coming and will need neither."
         )
-
-
-def _fingerprint(obj: Any) -> str:
-    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _state_name(key: str) -> str:
-    """A file name for an item key: ':' (refused by some file systems) is replaced, with a
-    hash of the key appended so that ``a:b`` and ``a_b`` never share a file."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
-    return safe if safe == key else f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-
-
-def digest_calls(tokens: int, context_tokens: int, output_tokens: int) -> int:
-    """Upper bound on the calls digesting a paper of about ``tokens`` takes: 1 when it fits
-    the context, else map/collapse/reduce over its chunks (c maps, at most c - 1 collapses,
-    1 reduce)."""
-    from surveygen.mapreduce import input_budget
-
-    budget = input_budget(context_tokens, output_tokens)
-    # Instructions and the outline take room too; a generous share, as this is a bound.
-    room = max(200, budget - 3_000)
-    if tokens + 3_000 <= budget:
-        return 1
-    chunks = -(-tokens // room)
-    return 2 * chunks
 
 
 async def run_items(
@@ -198,9 +162,9 @@ class Pipeline:
         from surveygen.stages.gather import GatherReport, gather
 
         options = self.gather_options()
-        fingerprint = _fingerprint({"topic": topic, **options.fingerprint()})
+        version = fingerprint({"topic": topic, **options.fingerprint()})
         saved = rd.read_json("state/gather.json") if self.reuse else None
-        if saved is not None and saved.get("fingerprint") == fingerprint:
+        if saved is not None and saved.get("fingerprint") == version:
             lines = rd.read_jsonl("papers.jsonl")
             if lines:
                 self.gather_report = GatherReport.from_json(saved.get("report") or {})
@@ -215,7 +179,7 @@ class Pipeline:
         self._timed("gather", started)
         self.gather_report = report
         rd.write_jsonl("papers.jsonl", (p.to_json() for p in papers))
-        rd.write_json("state/gather.json", {"fingerprint": fingerprint, "report": report.to_json()})
+        rd.write_json("state/gather.json", {"fingerprint": version, "report": report.to_json()})
         return papers
 
     # ---------------------------------------------------------------- main
@@ -253,7 +217,7 @@ class Pipeline:
         if user_outline is not None and rd.kept:
             # New headings must not take the id of a section an earlier run made and the
             # user deleted: its saved evidence would land on the new heading.
-            user_outline = self.read_user_outline(id_floor=self.used_id_floor(rd))
+            user_outline = self.read_user_outline(id_floor=used_id_floor(rd))
 
         cache = AnswerCache(settings.cache_dir) if settings.cache else None
         ledger = Ledger(price_table(settings.prices), settings.budget)
@@ -292,7 +256,7 @@ class Pipeline:
                     outline = await self.refine(llm, rd, topic, skeleton, first, library)
                 else:
                     outline = user_outline
-                    first, made_for = self.earlier_digests(rd, papers)
+                    first, made_for = earlier_digests(rd, papers) if self.reuse else ({}, {})
                 digests = await self.map(llm, rd, topic, outline, papers, first, made_for)
                 final, sections = await self.write(llm, rd, outline, digests, library)
             finally:
@@ -303,102 +267,29 @@ class Pipeline:
                 cache.close()
 
     def dry_run(self, topic: str, user_outline: Outline | None) -> RunResult:
-        """Plan without calls or network: the user's library is read, arXiv is not searched,
-        so with search on the paper count is an upper bound (--max-papers), and search results
-        are assumed to fit the context."""
-        from surveygen.library.local import read_arxiv_ids
-        from surveygen.library.rank import screen_calls
-        from surveygen.stages.gather import load_local
-        from surveygen.stages.refine import refine_plan
-        from surveygen.stages.skeleton import skeleton_calls
-        from surveygen.text import approx_tokens
+        """Plan without calls or network (see surveygen/plan.py)."""
+        from surveygen.plan import plan_run
 
-        settings = self.settings
-        options = self.gather_options()
-        local = load_local(options)
-        ids: set[str] = set()
-        for path in options.arxiv_ids:
-            found, result = read_arxiv_ids(path, max_bytes=options.max_file_bytes)
-            ids.update(found)
-            local.extend(result)
-        for warning in local.warnings:
-            self._warn(warning)
-        user = len(local.candidates) + len(ids)  # before de-duplication: an upper bound
-        searching = options.search
-        papers = max(user, options.max_papers) if searching else user
-        gather_calls = 0
-        if searching:
-            gather_calls = 1  # the query proposals
-            if options.screen:  # the user's papers and twice the free places, in batches
-                gather_calls += screen_calls(user + 2 * max(0, options.max_papers - user))
-        per_paper = [
-            digest_calls(
-                approx_tokens(c.text or c.abstract or c.title),
-                settings.context_tokens,
-                settings.max_output_tokens,
-            )
-            for c in local.candidates
-        ]
-        per_paper += [1] * (papers - len(per_paper))
-        digest_total = sum(sorted(per_paper, reverse=True)[:papers])
-        refine_layers: list[dict[str, int]] = []
-        if user_outline is None:
-            refine_layers = refine_plan(papers, self.refine_options())
-            bounds = {
-                "gather": gather_calls,
-                "skeleton": skeleton_calls(papers),
-                "digest": digest_total,
-                "refine": sum(
-                    layer.get("merge", 0) + layer.get("apply", 0) + layer.get("judge", 0)
-                    for layer in refine_layers
-                ),
-                # every paper digested again, at worst, for the refined outline
-                "map": digest_total,
-                "write": settings.max_sections,
-            }
-        else:
-            bounds = {
-                "gather": gather_calls,
-                "skeleton": 0,
-                "digest": 0,
-                "refine": 0,
-                "map": digest_total,
-                "write": len(user_outline.leaves()),
-            }
-        report = {
-            "topic": topic,
-            "papers": papers,
-            "user_papers": user,
-            "arxiv_search": searching,
-            "outline": "user" if user_outline is not None else "skeleton + refinement",
-            "planned_calls_upper_bound": bounds,
-            "refine_layers": refine_layers,
-            "total_upper_bound": sum(bounds.values()),
-            "models": {stage: settings.model_for(_model_stage(stage)) for stage in bounds},
-        }
+        report = plan_run(
+            topic,
+            self.settings,
+            self.gather_options(),
+            user_outline,
+            None if user_outline is not None else self.refine_options(),
+            warn=self._warn,
+        )
         return RunResult(out_dir=self.request.out or default_out_dir(topic), report=report)
 
     # ---------------------------------------------------------------- options
 
     def read_user_outline(self, id_floor: int = 1) -> Outline | None:
         """``--outline FILE`` parsed and checked before anything is paid for."""
-        from surveygen.outline_md import parse_outline_md
+        from surveygen.outline_md import read_outline_file
 
         path = self.request.outline
         if path is None:
             return None
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"--outline {path}: cannot read it ({exc.strerror or exc})",
-                hint="give the outline.md of an earlier run, edited as you like",
-            ) from None
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError(f"--outline {path}: not UTF-8 text") from None
-        outline = parse_outline_md(text, source=str(path), id_floor=id_floor)
+        outline = read_outline_file(path, id_floor=id_floor)
         leaves = len(outline.leaves())
         if leaves > self.settings.max_sections and id_floor == 1:
             self._warn(
@@ -406,34 +297,6 @@ class Pipeline:
                 f"({self.settings.max_sections}); all of them are written"
             )
         return outline
-
-    @staticmethod
-    def used_id_floor(rd: RunDir) -> int:
-        """The next node id number no outline or digest saved in ``rd`` has used."""
-        from surveygen.outline_tree import IdAllocator
-
-        allocator = IdAllocator()
-        for rel in ("state/outline.json", "state/refine/result.json"):
-            try:
-                saved = rd.read_json(rel)
-            except OutputError:
-                continue
-            if isinstance(saved, dict) and isinstance(saved.get("outline"), dict):
-                try:
-                    outline = Outline.from_json(saved["outline"])
-                except (KeyError, TypeError, AttributeError):
-                    continue
-                allocator.observe(node.id for node, _ in outline.walk())
-        for folder in ("digests", "mapped"):
-            directory = rd.resolve(f"state/{folder}")
-            for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
-                try:
-                    saved = json.loads(path.read_text(encoding="utf-8"))
-                    allocator.observe(str(i) for i in saved.get("leaves") or ())
-                    allocator.observe(n["node_id"] for n in saved["item"].get("nodes") or ())
-                except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                    continue
-        return allocator.floor
 
     def refine_options(self) -> Any:
         from surveygen.scoring import validate_weights
@@ -485,7 +348,7 @@ class Pipeline:
     async def skeleton(self, llm: Any, rd: RunDir, topic: str, papers: list[Paper]) -> Outline:
         from surveygen.stages.skeleton import build_skeleton
 
-        library = _fingerprint([p.to_json() for p in papers])
+        library = fingerprint([p.to_json() for p in papers])
         saved = rd.read_json("state/outline.json") if self.reuse else None
         if saved is not None and saved.get("library") != library:
             self._warn("the library changed since the interrupted run: the outline is made anew")
@@ -520,14 +383,14 @@ class Pipeline:
         as it finishes, with the outline and paper data it was made for."""
         from surveygen.stages.digest import digest_paper
 
-        version = _fingerprint(outline.to_json())
+        version = fingerprint(outline.to_json())
         leaves = [leaf.id for leaf in outline.leaves()]
         # Suggestions are only asked for while the outline may still change.
         suggest = folder == "digests" and self.settings.layers > 0
 
         async def make(paper: Paper) -> Digest:
-            path = f"state/{folder}/{_state_name(paper.key)}.json"
-            paper_fp = _fingerprint(paper.to_json())
+            path = f"state/{folder}/{state_name(paper.key)}.json"
+            paper_fp = fingerprint(paper.to_json())
             saved = rd.read_json(path) if self.reuse else None
             if (
                 isinstance(saved, dict)
@@ -560,33 +423,6 @@ class Pipeline:
         self._timed(stage, started)
         return digests
 
-    def earlier_digests(
-        self, rd: RunDir, papers: list[Paper]
-    ) -> tuple[dict[str, Digest], dict[str, list[str]]]:
-        """With --outline: the digests an earlier run in this folder made for the same paper
-        data (against its final outline first, else its skeleton), with the leaves of the
-        outline each was made against."""
-        digests: dict[str, Digest] = {}
-        made_for: dict[str, list[str]] = {}
-        if not self.reuse:
-            return digests, made_for
-        for paper in papers:
-            paper_fp = _fingerprint(paper.to_json())
-            for folder in ("mapped", "digests"):
-                try:
-                    saved = rd.read_json(f"state/{folder}/{_state_name(paper.key)}.json")
-                except OutputError:
-                    saved = None  # a damaged file: digest that paper again
-                if (
-                    isinstance(saved, dict)
-                    and saved.get("paper") == paper_fp
-                    and isinstance(saved.get("leaves"), list)
-                ):
-                    digests[paper.key] = Digest.from_json(saved["item"])
-                    made_for[paper.key] = saved["leaves"]
-                    break
-        return digests, made_for
-
     async def refine(
         self,
         llm: Any,
@@ -602,7 +438,7 @@ class Pipeline:
         from surveygen.stages.refine import refine, refine_plan
 
         options = self.refine_options()
-        version = _fingerprint(
+        version = fingerprint(
             {
                 "outline": outline.to_json(),
                 "digests": {key: digests[key].to_json() for key in sorted(digests)},
@@ -693,14 +529,14 @@ class Pipeline:
                 hint="check that --papers matches the topic; logs/calls.jsonl has the answers",
             )
         parents = parent_titles(final)
-        version = _fingerprint(final.to_json())
+        version = fingerprint(final.to_json())
 
         def job(node_id: str) -> Callable[[], Awaitable[Section]]:
             node = final.find(node_id)
             assert node is not None
             return lambda: self._saved_or_made(
                 rd,
-                f"state/sections/{_state_name(node_id)}.json",
+                f"state/sections/{state_name(node_id)}.json",
                 version,
                 Section.from_json,
                 lambda: write_section(
@@ -750,103 +586,9 @@ class Pipeline:
             )
             progress.advance()
         self._timed("render", started)
-        report = self.build_report(topic, outline, sections, digests, library, survey, ledger)
+        from surveygen.report import build_report
+
+        report = build_report(self, topic, outline, sections, digests, library, survey, ledger)
         rd.write_json("report.json", report)
         outputs = [rd.path / "survey.md", rd.path / "outline.md", rd.path / "report.json"]
         return RunResult(out_dir=rd.path, outputs=outputs, report=report)
-
-    def build_report(
-        self,
-        topic: str,
-        outline: Outline,
-        sections: Mapping[str, Section],
-        digests: Mapping[str, Digest],
-        library: Mapping[str, Paper],
-        survey: Any,
-        ledger: Any,
-    ) -> dict[str, Any]:
-        body = survey.text.split("\n## References", 1)[0]
-        with_evidence = sum(1 for d in digests.values() if d.nodes)
-        removed = sum(len(s.removed_citations) for s in sections.values()) + len(survey.removed)
-        return {
-            "topic": topic,
-            "surveygen_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "words": len(re.findall(r"\b\w+\b", body)),
-            "sections": sum(1 for _ in outline.walk()),
-            "leaf_sections": len(outline.leaves()),
-            "depth": outline.depth,
-            "papers": {
-                **(self.gather_report.to_json() if self.gather_report is not None else {}),
-                "kept": len(library),
-                "digested": len(digests),
-                "digest_failed": self.digest_failures,
-                "with_evidence": with_evidence,
-                "read_in_chunks": sum(1 for d in digests.values() if d.chunks > 1),
-                "redigested_for_final_outline": self.redigested,
-            },
-            "outline": {
-                "source": self.outline_source,
-                "suggestions": sum(len(d.suggestions) for d in digests.values()),
-                "refinement": self.refine_report,
-            },
-            "citations": {
-                "distinct_cited": len(survey.cited),
-                "reference_coverage": round(len(survey.cited) / len(library), 4)
-                if library
-                else 0.0,
-                # anything still looking like a [@key] citation after numbering: must be 0
-                "unresolved": len(re.findall(r"\[@[^\]]*\]", survey.text)),
-                "removed_unknown_keys": removed,
-                "removed_numeric_brackets": survey.stray_numeric,
-            },
-            "evidence": {
-                "kept_quotes": sum(len(n.evidence) for d in digests.values() for n in d.nodes),
-                "dropped_quotes": sum(d.dropped_quotes for d in digests.values()),
-            },
-            "pruned_sections": self.pruned,
-            "llm": ledger.to_json(),
-            "seconds_per_stage": self.timings,
-            "settings": self.settings.describe(),
-            "warnings": self.warnings,
-        }
-
-
-def _outline_line(report: Mapping[str, Any]) -> list[str]:
-    """How refinement moved the outline's score, when it ran."""
-    refinement = (report.get("outline") or {}).get("refinement") or {}
-    if report.get("outline", {}).get("source") == "user":
-        return ["outline: yours (--outline), refinement skipped"]
-    initial = (refinement.get("initial") or {}).get("score")
-    final = (refinement.get("score") or {}).get("score")
-    if initial is None or final is None:
-        return []
-    layers = refinement.get("layers") or []
-    accepted = sum(layer.get("accepted", 0) for layer in layers)
-    return [
-        f"outline: score {initial:.3f} -> {final:.3f} over {len(layers)} layer(s), "
-        f"{accepted} candidate(s) accepted"
-    ]
-
-
-def summary_lines(report: Mapping[str, Any]) -> list[str]:
-    """The short quality summary printed on stderr after a run."""
-    llm = report["llm"]
-    cites = report["citations"]
-    return [
-        f"survey: {report['words']} words, {report['sections']} sections (depth {report['depth']})",
-        f"papers: {report['papers']['kept']} kept"
-        + (
-            f" of {report['papers']['found']} found ({report['papers']['duplicates']} "
-            f"duplicates, {report['papers']['dropped']} dropped by ranking)"
-            if report["papers"].get("found")
-            else ""
-        )
-        + f", {cites['distinct_cited']} cited "
-        f"(coverage {cites['reference_coverage']:.0%}), {cites['removed_unknown_keys']} unknown "
-        f"citation(s) removed, {report['evidence']['dropped_quotes']} unverifiable quote(s) "
-        "dropped",
-        *_outline_line(report),
-        f"llm: {llm['calls']} calls, {llm['cache_hits']} cache hits, {llm['tokens_in']} tokens in, "
-        f"{llm['tokens_out']} out, ${llm['cost_usd']:.4f}",
-    ]

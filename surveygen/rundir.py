@@ -23,7 +23,15 @@ from surveygen import __version__
 from surveygen.errors import InputError, OutputError
 from surveygen.text import ascii_fold
 
-__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "default_out_dir", "slugify"]
+__all__ = [
+    "RunDir",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "default_out_dir",
+    "fingerprint",
+    "slugify",
+    "state_name",
+]
 
 MANIFEST = "state/run.json"
 
@@ -46,6 +54,19 @@ def slugify(topic: str, max_len: int = 60) -> str:
             break
         slug += "-" + word
     return slug
+
+
+def fingerprint(obj: Any) -> str:
+    """A short hash of JSON-able data: what a saved state file was made from."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def state_name(key: str) -> str:
+    """A file name for an item key: ':' (refused by some file systems) is replaced, with a
+    hash of the key appended so that ``a:b`` and ``a_b`` never share a file."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+    return safe if safe == key else f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def default_out_dir(topic: str) -> Path:

@@ -6,7 +6,9 @@ import pytest
 
 from surveygen.errors import InputError
 from surveygen.models import Digest, Evidence, NodeDigest, Outline, OutlineNode
-from surveygen.pipeline import _state_name, digest_calls, validate_topic
+from surveygen.pipeline import validate_topic
+from surveygen.plan import digest_calls
+from surveygen.rundir import state_name as _state_name
 from surveygen.stages.mapping import needs_redigest
 
 

@@ -8,14 +8,21 @@ node. A paper is digested again only when its digest no longer fits the final ou
 - the paper had no evidence at all and the final outline has leaves the old one lacked (a
   section added since may be exactly where it belongs).
 
-Everything else is reused as it is, at no cost.
+Everything else is reused as it is, at no cost. With ``--outline`` the digests come from
+what an earlier run in the same folder saved (``earlier_digests``), and headings the user
+added get ids above every id that run used (``used_id_floor``), so a new heading never
+inherits the evidence of a deleted section that had its id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+from collections.abc import Collection, Sequence
 
-from surveygen.models import Digest, Outline
+from surveygen.errors import OutputError
+from surveygen.models import Digest, Outline, Paper
+from surveygen.outline_tree import IdAllocator
+from surveygen.rundir import RunDir, fingerprint, state_name
 
 
 def needs_redigest(digest: Digest, made_for: Collection[str], final: Outline) -> bool:
@@ -27,6 +34,56 @@ def needs_redigest(digest: Digest, made_for: Collection[str], final: Outline) ->
     return not digest.nodes and bool(leaves - set(made_for))
 
 
-def reusable(digest: Digest, made_for: Collection[str], final: Outline) -> Digest | None:
-    """``digest`` for ``final`` when it can be reused there, else None."""
-    return None if needs_redigest(digest, made_for, final) else digest
+def earlier_digests(
+    rd: RunDir, papers: Sequence[Paper]
+) -> tuple[dict[str, Digest], dict[str, list[str]]]:
+    """With --outline: the digests an earlier run in this folder made for the same paper
+    data (against its final outline first, else its skeleton), with the leaves of the
+    outline each was made against."""
+    digests: dict[str, Digest] = {}
+    made_for: dict[str, list[str]] = {}
+    for paper in papers:
+        paper_fp = fingerprint(paper.to_json())
+        for folder in ("mapped", "digests"):
+            try:
+                saved = rd.read_json(f"state/{folder}/{state_name(paper.key)}.json")
+            except OutputError:
+                saved = None  # a damaged file: digest that paper again
+            if (
+                isinstance(saved, dict)
+                and saved.get("paper") == paper_fp
+                and isinstance(saved.get("leaves"), list)
+            ):
+                try:
+                    digests[paper.key] = Digest.from_json(saved["item"])
+                except (KeyError, TypeError, AttributeError):
+                    continue  # damaged: try the next folder, or digest the paper again
+                made_for[paper.key] = saved["leaves"]
+                break
+    return digests, made_for
+
+
+def used_id_floor(rd: RunDir) -> int:
+    """The next node id number no outline or digest saved in ``rd`` has used."""
+    allocator = IdAllocator()
+    for rel in ("state/outline.json", "state/refine/result.json"):
+        try:
+            saved = rd.read_json(rel)
+        except OutputError:
+            continue
+        if isinstance(saved, dict) and isinstance(saved.get("outline"), dict):
+            try:
+                outline = Outline.from_json(saved["outline"])
+            except (KeyError, TypeError, AttributeError):
+                continue
+            allocator.observe(node.id for node, _ in outline.walk())
+    for folder in ("digests", "mapped"):
+        directory = rd.resolve(f"state/{folder}")
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
+            try:
+                saved = json.loads(path.read_text(encoding="utf-8"))
+                allocator.observe(str(i) for i in saved.get("leaves") or ())
+                allocator.observe(n["node_id"] for n in saved["item"].get("nodes") or ())
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+    return allocator.floor
