@@ -23,14 +23,14 @@ which servers without schema support receive as text appended to the prompt.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from surveygen.errors import BudgetExceeded, LLMError, LLMRejectedError
+from surveygen.aio import gather_or_cancel, settle
+from surveygen.errors import LLMError
 from surveygen.llm.client import LLMClient
 from surveygen.llm.parsing import schema_instructions
 from surveygen.llm.prompts import Prompt
@@ -183,22 +183,7 @@ async def _all_or_fatal(jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T | 
     """Run jobs concurrently; a failed job gives its LLMError, a fatal error (budget, refused
     key) cancels the others and propagates."""
 
-    async def one(job: Callable[[], Awaitable[T]]) -> T | LLMError:
-        try:
-            return await job()
-        except (BudgetExceeded, LLMRejectedError):
-            raise
-        except LLMError as exc:
-            return exc
-
-    tasks = [asyncio.ensure_future(one(job)) for job in jobs]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    return await gather_or_cancel(settle(job) for job in jobs)
 
 
 class _Run(Generic[R, F]):

@@ -9,19 +9,17 @@ the run with everything already paid for kept in the cache and the run directory
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from surveygen.aio import gather_or_cancel, settle
 from surveygen.config import Settings
 from surveygen.errors import (
-    BudgetExceeded,
     InputError,
     LLMError,
-    LLMRejectedError,
     NoEndpointError,
     RunError,
 )
@@ -91,22 +89,15 @@ async def run_items(
 
     async def one(key: str, job: Callable[[], Awaitable[T]]) -> None:
         try:
-            results[key] = await job()
-        except (BudgetExceeded, LLMRejectedError):
-            raise
-        except LLMError as exc:
-            failures[key] = exc.message
+            outcome = await settle(job)
         finally:
             progress.advance()
+        if isinstance(outcome, LLMError):
+            failures[key] = outcome.message
+        else:
+            results[key] = outcome
 
-    tasks = [asyncio.ensure_future(one(key, job)) for key, job in items]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    await gather_or_cancel(one(key, job) for key, job in items)
     return results, failures
 
 

@@ -24,7 +24,7 @@ from surveygen.models import Digest, Outline, OutlineNode, Paper, Suggestion
 from surveygen.outline_tree import MAX_DEPTH, outline_text
 from surveygen.resources import resource_dir
 from surveygen.stages.digest import digest_targets, number_sentences, paper_sentences
-from surveygen.stages.refine import (
+from surveygen.stages.refine_prompts import (
     JUDGE_PAPERS,
     Proposal,
     apply_context,

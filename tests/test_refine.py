@@ -29,17 +29,16 @@ from surveygen.models import (
 from surveygen.outline_tree import IdAllocator
 from surveygen.scoring import ScoreTerms, data_terms
 from surveygen.stages.refine import (
-    MAX_EDITS,
     EditDraft,
     RefineOptions,
     RefineResult,
-    _clean_edits,
-    _Entry,
-    _select,
     neighbour_order,
     refine,
     refine_plan,
 )
+from surveygen.stages.refine_layers import _Entry, _select
+from surveygen.stages.refine_prompts import MAX_EDITS
+from surveygen.stages.refine_prompts import clean_edits as _clean_edits
 
 TOPIC = "Retrieval-augmented generation"
 

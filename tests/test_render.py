@@ -345,3 +345,10 @@ def test_parse_errors_name_the_line(text: str, line: int, problem: str) -> None:
 def test_parse_error_names_the_given_source() -> None:
     with pytest.raises(InputError, match=r"^my-outline\.md, line 1:"):
         parse_outline_md("", source="my-outline.md")
+
+
+def test_new_headings_get_ids_above_the_floor_and_the_file() -> None:
+    text = "# T\n\n## Kept <!-- id: n3 -->\n\n## New\n\n## Also new\n"
+    assert [n.id for n, _ in parse_outline_md(text).walk()] == ["n3", "n4", "n5"]
+    floored = parse_outline_md(text, id_floor=9)
+    assert [n.id for n, _ in floored.walk()] == ["n3", "n9", "n10"]

@@ -14,7 +14,6 @@ a merge that fails falls back to the fragments one after another. Node ids come 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import warnings
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from surveygen.aio import gather_or_cancel
 from surveygen.errors import LLMError, LLMRejectedError
 from surveygen.llm.client import LLMClient
 from surveygen.llm.prompts import render_prompt
@@ -318,18 +318,6 @@ def concatenate_fragments(
 # The stage
 
 
-async def _gather_or_cancel(coros: Sequence[Any]) -> list[Any]:
-    """Run ``coros`` concurrently; on the first exception cancel the rest and re-raise."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        return await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
 async def build_skeleton(
     llm: LLMClient,
     topic: str,
@@ -399,7 +387,7 @@ async def build_skeleton(
             return exc
         return Fragment(index + 1, len(members), tuple(terms[index]), outline)
 
-    results = await _gather_or_cancel([propose(i) for i in range(count)])
+    results = await gather_or_cancel([propose(i) for i in range(count)])
     fragments = [r for r in results if isinstance(r, Fragment)]
     failures = [(i, r) for i, r in enumerate(results) if isinstance(r, LLMError)]
     if not fragments:

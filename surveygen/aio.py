@@ -1,0 +1,44 @@
+"""Running LLM jobs concurrently, the way every stage needs it.
+
+The LLM client bounds how many calls are on the wire; stages simply start all their jobs.
+What they share is the failure rule: an item whose calls keep failing (an ``LLMError``) is the
+item's problem and is reported, while a fatal error (budget spent, key refused) or a
+cancellation stops every other job at once and propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+from surveygen.errors import BudgetExceeded, LLMError, LLMRejectedError
+
+T = TypeVar("T")
+
+# Errors that end the run rather than one item.
+FATAL: tuple[type[BaseException], ...] = (BudgetExceeded, LLMRejectedError)
+
+
+async def gather_or_cancel(coros: Iterable[Awaitable[T]]) -> list[T]:
+    """Await ``coros`` concurrently, results in order. On the first exception (or when the
+    caller is cancelled) the others are cancelled and awaited, then the exception propagates."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def settle(job: Callable[[], Awaitable[T]]) -> T | LLMError:
+    """``job()``'s result, or its LLMError when the error is the item's alone (fatal errors
+    propagate)."""
+    try:
+        return await job()
+    except FATAL:
+        raise
+    except LLMError as exc:
+        return exc
