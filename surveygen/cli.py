@@ -226,6 +226,14 @@ def write(
             )
         else:
             click.echo(f"papers: {plan['papers']}")
+        if plan["arxiv_search"]:
+            click.echo("(papers found by search are counted as fitting the context)")
+        unread = plan.get("unread_texts", 0)
+        if unread:
+            click.echo(
+                f"(your {unread} paper(s) whose text comes from arXiv or a PDF during the run "
+                "are counted as fitting the context)"
+            )
         click.echo(f"outline: {plan['outline']}")
         for stage, calls in plan["planned_calls_upper_bound"].items():
             click.echo(f"{stage}: at most {calls} call(s) with {plan['models'][stage]}")
