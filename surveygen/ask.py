@@ -59,8 +59,6 @@ STAGE = "digest"
 MAX_QUESTION_CHARS = 2000
 # rapidfuzz partial_ratio a quote needs to count as coming from a sentence (as in digest).
 QUOTE_THRESHOLD = 90.0
-# The model context assumed when the settings do not name one.
-DEFAULT_CONTEXT_TOKENS = 32_000
 
 
 # ------------------------------------------------------------------------------ answers

@@ -98,12 +98,13 @@ def outline_from_answer(
 ) -> Outline:
     """The model's outline as an Outline with trustworthy ids.
 
-    Titles and descriptions are stripped and nodes with a blank title are dropped with their
-    subtree. An id is kept when it is in ``known_ids`` and not already taken in this outline;
-    other nodes get ``allocator.next()`` in reading order. Levels below ``max_depth`` are cut.
-    At most ``max_leaves`` leaves are kept, in reading order; a parent whose children were all
-    cut becomes a leaf itself if there is room, else it goes too. Raises LLMParseError when
-    nothing is left.
+    Whitespace in titles and descriptions is collapsed to single spaces (a description keeps
+    no line breaks, so it cannot turn into a heading or a comment of outline.md) and nodes with
+    a blank title are dropped with their subtree. An id is kept when it is in ``known_ids`` and
+    not already taken in this outline; other nodes get ``allocator.next()`` in reading order.
+    Levels below ``max_depth`` are cut. At most ``max_leaves`` leaves are kept, in reading
+    order; a parent whose children were all cut becomes a leaf itself if there is room, else it
+    goes too. Raises LLMParseError when nothing is left.
     """
     known = set(known_ids)
     taken: set[str] = set()
@@ -131,7 +132,8 @@ def outline_from_answer(
             if leaves >= max_leaves:
                 return None
             leaves += 1
-        return OutlineNode(node_id, title, draft.description.strip(), tuple(children))
+        description = " ".join(draft.description.split())
+        return OutlineNode(node_id, title, description, tuple(children))
 
     sections = []
     for draft in answer.sections:

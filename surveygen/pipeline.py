@@ -21,11 +21,12 @@ from surveygen.errors import (
     InputError,
     LLMError,
     NoEndpointError,
+    OutputError,
     RunError,
 )
 from surveygen.models import Digest, Outline, Paper, Section
 from surveygen.rundir import RunDir, default_out_dir, fingerprint, state_name
-from surveygen.stages.mapping import earlier_digests, used_id_floor
+from surveygen.stages.mapping import earlier_digests, paper_fingerprint, used_id_floor
 from surveygen.ui import UI, StageProgress
 
 MAX_TOPIC_CHARS = 2000
@@ -52,6 +53,14 @@ class RunResult:
     out_dir: Path
     outputs: list[Path] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
+
+
+def _outline(data: Any) -> Outline:
+    """A saved outline; ValueError when it has no section (a damaged file)."""
+    outline = Outline.from_json(data)
+    if not outline.sections:
+        raise ValueError("an outline without sections")
+    return outline
 
 
 def validate_topic(topic: str) -> str:
@@ -117,6 +126,7 @@ class Pipeline:
         self.refine_report: dict[str, Any] | None = None
         self.outline_source = "user" if request.outline is not None else "refined"
         self.redigested = 0
+        self.suggestions = 0  # outline suggestions the first digests made
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -154,12 +164,19 @@ class Pipeline:
 
         options = self.gather_options()
         version = fingerprint({"topic": topic, **options.fingerprint()})
-        saved = rd.read_json("state/gather.json") if self.reuse else None
+        saved = self._saved(rd, "state/gather.json")
         if saved is not None and saved.get("fingerprint") == version:
             lines = rd.read_jsonl("papers.jsonl")
-            if lines:
-                self.gather_report = GatherReport.from_json(saved.get("report") or {})
-                return [Paper.from_json(line) for line in lines]
+            restored = self._restore(
+                "papers.jsonl",
+                lambda: (
+                    GatherReport.from_json(saved.get("report") or {}),
+                    [Paper.from_json(line) for line in lines],
+                ),
+            )
+            if lines and restored is not None:
+                self.gather_report, papers = restored
+                return papers
         # Keys of the same papers in this folder's last run stay (not across --force: that
         # replaces another topic's run).
         previous = [] if self.request.force else rd.read_jsonl("papers.jsonl")
@@ -242,6 +259,7 @@ class Pipeline:
                             "logs/calls.jsonl",
                             hint="check the endpoint and --model, then rerun with --resume",
                         )
+                    self.suggestions = sum(len(d.suggestions) for d in first.values())
                     leaves = [leaf.id for leaf in skeleton.leaves()]
                     made_for = {key: leaves for key in first}
                     outline = await self.refine(llm, rd, topic, skeleton, first, library)
@@ -252,7 +270,7 @@ class Pipeline:
                 final, sections = await self.write(llm, rd, outline, digests, library)
             finally:
                 await llm.aclose()
-            return self.render(rd, topic, final, sections, digests, library, ledger)
+            return self.render(rd, topic, final, sections, digests, library, ledger, plan=outline)
         finally:
             if cache is not None:
                 cache.close()
@@ -319,6 +337,31 @@ class Pipeline:
 
     # ---------------------------------------------------------------- stages
 
+    def _saved(self, rd: RunDir, rel: str) -> dict[str, Any] | None:
+        """A state file of an earlier run, when it may be reused; a damaged one (unreadable,
+        cut short, wrong shape) is reported and ignored, so its work is simply done again."""
+        if not self.reuse:
+            return None
+        try:
+            saved: Any = rd.read_json(rel)
+        except OutputError:
+            saved = False  # unreadable or not JSON: damaged
+        if saved is None:
+            return None
+        if not isinstance(saved, dict):
+            self._warn(f"{rel} is damaged; what it held is made again")
+            return None
+        return saved
+
+    def _restore(self, rel: str, build: Callable[[], T]) -> T | None:
+        """``build()`` over a saved state file's content; None (with a warning) when the
+        content does not have the shape it should."""
+        try:
+            return build()
+        except (KeyError, TypeError, ValueError, AttributeError):
+            self._warn(f"{rel} is damaged; what it held is made again")
+            return None
+
     async def _saved_or_made(
         self,
         rd: RunDir,
@@ -327,11 +370,13 @@ class Pipeline:
         load: Callable[[dict[str, Any]], T],
         make: Callable[[], Awaitable[Any]],
     ) -> T:
-        """One item's result: reused from ``path`` on ``--resume`` when it was made for the
-        same outline ``version``, else made and saved there at once (atomically)."""
-        saved = rd.read_json(path) if self.reuse else None
+        """One item's result: reused from ``path`` on ``--resume`` when it was made from the
+        same inputs (``version``), else made and saved there at once (atomically)."""
+        saved = self._saved(rd, path)
         if saved is not None and saved.get("outline") == version:
-            return load(saved["item"])
+            item = self._restore(path, lambda: load(saved["item"]))
+            if item is not None:
+                return item
         item = await make()
         rd.write_json(path, {"outline": version, "item": item.to_json()})
         return item
@@ -339,16 +384,18 @@ class Pipeline:
     async def skeleton(self, llm: Any, rd: RunDir, topic: str, papers: list[Paper]) -> Outline:
         from surveygen.stages.skeleton import build_skeleton
 
-        library = fingerprint([p.to_json() for p in papers])
-        saved = rd.read_json("state/outline.json") if self.reuse else None
+        # What the skeleton reads of each paper (not its ranking scores).
+        library = fingerprint([[p.key, p.title, p.year, p.abstract] for p in papers])
+        saved = self._saved(rd, "state/outline.json")
         if saved is not None and saved.get("library") != library:
             self._warn("the library changed since the interrupted run: the outline is made anew")
             saved = None
+        outline = None
+        if saved is not None:
+            outline = self._restore("state/outline.json", lambda: _outline(saved["outline"]))
         started = time.monotonic()
         with self.ui.stage("skeleton", 1) as progress:
-            if saved is not None:
-                outline = Outline.from_json(saved["outline"])
-            else:
+            if outline is None:
                 outline = await build_skeleton(
                     llm, topic, papers, max_sections=self.settings.max_sections, warn=self._warn
                 )
@@ -381,14 +428,17 @@ class Pipeline:
 
         async def make(paper: Paper) -> Digest:
             path = f"state/{folder}/{state_name(paper.key)}.json"
-            paper_fp = fingerprint(paper.to_json())
-            saved = rd.read_json(path) if self.reuse else None
+            paper_fp = paper_fingerprint(paper)
+            saved = self._saved(rd, path)
             if (
-                isinstance(saved, dict)
+                saved is not None
                 and saved.get("outline") == version
                 and saved.get("paper") == paper_fp
+                and saved.get("suggest", False) == suggest
             ):
-                return Digest.from_json(saved["item"])
+                done = self._restore(path, lambda: Digest.from_json(saved["item"]))
+                if done is not None:
+                    return done
             digest = await digest_paper(
                 llm,
                 topic,
@@ -398,7 +448,7 @@ class Pipeline:
                 output_tokens=self.settings.max_output_tokens,
                 suggest=suggest,
             )
-            record = {"outline": version, "paper": paper_fp, "leaves": leaves}
+            record = {"outline": version, "paper": paper_fp, "leaves": leaves, "suggest": suggest}
             rd.write_json(path, {**record, "item": digest.to_json()})
             return digest
 
@@ -438,10 +488,12 @@ class Pipeline:
                 "max_sections": options.max_sections,
             }
         )
-        saved = rd.read_json("state/refine/result.json") if self.reuse else None
-        if isinstance(saved, dict) and saved.get("version") == version:
-            self.refine_report = saved.get("report")
-            return Outline.from_json(saved["outline"])
+        saved = self._saved(rd, "state/refine/result.json")
+        if saved is not None and saved.get("version") == version:
+            kept = self._restore("state/refine/result.json", lambda: _outline(saved["outline"]))
+            if kept is not None:
+                self.refine_report = saved.get("report")
+                return kept
         plan = refine_plan(len(digests), options)
         total = sum(
             layer.get("merge", 0) + layer.get("apply", 0) + layer.get("judge", 0) for layer in plan
@@ -479,16 +531,21 @@ class Pipeline:
         made_for: Mapping[str, list[str]],
     ) -> dict[str, Digest]:
         """The digests attached to the final outline by node id; only papers whose digest no
-        longer fits it (see stages/mapping.py) are digested again. With --outline, papers
-        no earlier run digested are digested here too."""
-        from surveygen.stages.mapping import needs_redigest
+        longer fits it, or that may hold evidence for a section added since (see
+        stages/mapping.py), are digested again. With --outline, papers no earlier run
+        digested are digested here too."""
+        from surveygen.stages.mapping import needs_redigest, papers_for_new_leaves
 
         user = self.request.outline is not None
+        final_leaves = {leaf.id for leaf in outline.leaves()}
+        new_leaves = final_leaves - {i for key in digests for i in made_for[key]}
+        for_new = papers_for_new_leaves(outline, new_leaves, papers) if digests else set()
         redo = [
             p
             for p in papers
             if (p.key in digests and needs_redigest(digests[p.key], made_for[p.key], outline))
             or (user and p.key not in digests)
+            or (p.key in digests and p.key in for_new)
         ]
         kept = {key: d for key, d in digests.items() if key not in {p.key for p in redo}}
         self.redigested = len(redo)
@@ -514,17 +571,38 @@ class Pipeline:
         evidence = evidence_by_node(digests, library)
         final, pruned = prune(outline, set(evidence))
         self.pruned = pruned
+        if pruned:
+            titles = ", ".join(
+                f"{node_id} ({outline.find(node_id).title})"  # type: ignore[union-attr]
+                for node_id in pruned
+            )
+            self._warn(
+                f"no paper has evidence for {titles}: left out of survey.md (kept in outline.md)"
+            )
         if not final.leaves():
             raise RunError(
                 "no section of the outline received evidence from any paper",
                 hint="check that --papers matches the topic; logs/calls.jsonl has the answers",
             )
         parents = parent_titles(final)
-        version = fingerprint(final.to_json())
 
         def job(node_id: str) -> Callable[[], Awaitable[Section]]:
             node = final.find(node_id)
             assert node is not None
+            # A saved section is reused only when everything its prompt is made from is
+            # unchanged: the survey's title, the node, its parent, and its evidence.
+            version = fingerprint(
+                {
+                    "title": final.title,
+                    "node": [node.id, node.title, node.description],
+                    "parent": parents.get(node_id),
+                    "evidence": [
+                        [e.paper.key, e.paper.title, e.paper.year, e.digest.summary]
+                        + [q.quote for q in e.digest.evidence]
+                        for e in evidence[node_id]
+                    ],
+                }
+            )
             return lambda: self._saved_or_made(
                 rd,
                 f"state/sections/{state_name(node_id)}.json",
@@ -563,7 +641,11 @@ class Pipeline:
         digests: Mapping[str, Digest],
         library: Mapping[str, Paper],
         ledger: Any,
+        *,
+        plan: Outline,
     ) -> RunResult:
+        """survey.md from the written sections; outline.md from ``plan``, the outline before
+        sections without evidence were left out, so none of it (your edits included) is lost."""
         from surveygen.stages.render import render_markdown, render_outline_md
 
         started = time.monotonic()
@@ -573,7 +655,7 @@ class Pipeline:
             )
             rd.write_text("survey.md", survey.text)
             rd.write_text(
-                "outline.md", render_outline_md(outline, user_dir=self.settings.templates_dir)
+                "outline.md", render_outline_md(plan, user_dir=self.settings.templates_dir)
             )
             progress.advance()
         self._timed("render", started)

@@ -43,7 +43,7 @@ def build_report(
         },
         "outline": {
             "source": pipeline.outline_source,
-            "suggestions": sum(len(d.suggestions) for d in digests.values()),
+            "suggestions": pipeline.suggestions,
             "refinement": pipeline.refine_report,
         },
         "citations": {

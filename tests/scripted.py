@@ -64,20 +64,30 @@ def digest_answer(body: dict) -> str:
     index, sentence = sentences[0]
     quote = " ".join(sentence.split()[:12])
     suggest = 'Leave "suggestions" an empty list' not in text
-    answer = {
-        "relevant": [
-            {
-                "node_id": target,
-                "summary": f"The paper {key} contributes a method relevant here.",
-                "evidence": [
-                    {"sentence": int(index), "quote": quote},
-                    {"sentence": 0, "quote": FABRICATED_QUOTE},
-                ],
-                "confidence": 4,
-            }
-        ],
-        "suggestions": _suggestions(key, leaf_ids) if suggest else [],
-    }
+    relevant = [
+        {
+            "node_id": target,
+            "summary": f"The paper {key} contributes a method relevant here.",
+            "evidence": [
+                {"sentence": int(index), "quote": quote},
+                {"sentence": 0, "quote": FABRICATED_QUOTE},
+            ],
+            "confidence": 4,
+        }
+    ]
+    # Like a real model, it also files the paper under a section about retrieval cost when the
+    # outline has one (the edited-outline tests add such a section).
+    for cost_leaf in re.findall(r"^- (n\d+): .*retrieval cost", text, flags=re.M):
+        if cost_leaf != target:
+            relevant.append(
+                {
+                    "node_id": cost_leaf,
+                    "summary": f"The paper {key} reports what retrieval costs.",
+                    "evidence": [{"sentence": int(index), "quote": quote}],
+                    "confidence": 3,
+                }
+            )
+    answer = {"relevant": relevant, "suggestions": _suggestions(key, leaf_ids) if suggest else []}
     return json.dumps(answer)
 
 

@@ -18,7 +18,9 @@ from surveygen.errors import BudgetExceeded, LLMParseError, LLMRejectedError
 from surveygen.llm.client import LLMClient
 from surveygen.llm.ledger import Ledger, price_table
 from surveygen.models import Outline, OutlineNode, Paper
+from surveygen.outline_md import parse_outline_md
 from surveygen.outline_tree import IdAllocator, NodeDraft, OutlineAnswer, outline_from_answer
+from surveygen.stages.render import render_outline_md
 from surveygen.stages.skeleton import (
     MIN_CLUSTER_SIZE,
     ONE_PROMPT_PAPERS,
@@ -439,6 +441,14 @@ def test_titles_and_descriptions_are_stripped() -> None:
     top = outline.sections[0]
     assert (top.title, top.description) == ("Retrievers", "D")
     assert (top.children[0].title, top.children[0].description) == ("Dense", "Compare encoders.")
+
+
+def test_descriptions_are_one_line_so_outline_md_reads_back_the_same_outline() -> None:
+    hostile = "Compare encoders.\n# Not a heading\n<!-- x -->\n\n\n\nThen   contrast them."
+    outline = first_outline(draft(section("Retrievers", leaf("Dense", hostile))))
+    dense = outline.sections[0].children[0]
+    assert dense.description == "Compare encoders. # Not a heading <!-- x --> Then contrast them."
+    assert parse_outline_md(render_outline_md(outline)) == outline
 
 
 def test_empty_titles_are_dropped_without_gaps_in_ids() -> None:

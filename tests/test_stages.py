@@ -7,6 +7,7 @@ import pytest
 from surveygen.models import Digest, Evidence, NodeDigest, Outline, OutlineNode, Paper
 from surveygen.stages.digest import (
     MAX_EVIDENCE_PER_NODE,
+    MIN_RELOCATED_WORDS,
     DigestDraft,
     EvidenceDraft,
     NodeEvidenceDraft,
@@ -156,6 +157,27 @@ def test_quote_with_wrong_sentence_index_is_relocated(wrong: int) -> None:
     digest = verify(item("n3", ev(wrong, QUOTES[2])))
     assert digest.nodes[0].evidence == (Evidence(QUOTES[2], 2),)
     assert digest.dropped_quotes == 0
+
+
+def test_short_quote_with_wrong_sentence_index_is_dropped_not_relocated() -> None:
+    # A quote of fewer than MIN_RELOCATED_WORDS words is not looked for elsewhere in the paper:
+    # it would match some sentence by chance. With the right number it is kept.
+    assert QUOTES[3].split() == ["Dense", "passage", "retrieval", "outperforms", "BM25"]
+    digest = verify(
+        item(
+            "n3",
+            ev(0, "retrieved passages"),  # in sentence 5
+            ev(1, "Dense passage retrieval outperforms"),  # in sentence 3
+            ev(5, "retrieved passages"),
+            ev(0, QUOTES[3]),  # MIN_RELOCATED_WORDS words: relocated
+        )
+    )
+    assert MIN_RELOCATED_WORDS == 5
+    assert digest.nodes[0].evidence == (
+        Evidence("retrieved passages", 5),
+        Evidence(QUOTES[3], 3),
+    )
+    assert digest.dropped_quotes == 2
 
 
 def test_fabricated_quote_is_dropped_and_counted() -> None:

@@ -102,14 +102,16 @@ def test_refinement_is_logged_bounded_and_monotonic(llm, workdir):
     logged = json.loads(candidates[0].read_text())
     assert {"outline", "score"} <= set(logged)
 
-    # The written outline is the refined one, and every evidence node is one of its leaves.
+    # The written outline is the refined one, and the evidence each paper's digest (the one
+    # made again for it, else the first) places is on that outline's leaves.
     final = parse_outline_md((out / "outline.md").read_text())
     leaves = {leaf.id for leaf in final.leaves()}
-    for path in (out / "state" / "mapped").glob("*.json"):
-        digest = json.loads(path.read_text())["item"]
-        assert {n["node_id"] for n in digest["nodes"]} <= leaves | {
-            n["node_id"] for n in digest["nodes"]
-        }
+    placed = set()
+    for path in (out / "state" / "digests").glob("*.json"):
+        mapped = out / "state" / "mapped" / path.name
+        digest = json.loads((mapped if mapped.exists() else path).read_text())["item"]
+        placed |= {n["node_id"] for n in digest["nodes"]}
+    assert placed and placed <= leaves
 
 
 def test_layers_zero_skips_refinement(llm, workdir):
@@ -218,11 +220,16 @@ def test_writing_from_an_edited_outline(llm, workdir):
     assert digests == report(out)["papers"]["redigested_for_final_outline"] < 8
 
     survey = (out / "survey.md").read_text()
-    final = parse_outline_md((out / "outline.md").read_text())
-    ids = {node.id for node, _ in final.walk()}
-    assert deleted_id not in ids
-    if final.find(renamed_id) is not None:
-        assert "Renamed By The User" in survey
+    written = (out / "outline.md").read_text()
+    final = parse_outline_md(written)
+    assert deleted_id not in {node.id for node, _ in final.walk()}
+    # outline.md keeps the user's plan: the renamed section under its old id, the new one.
+    assert f"Renamed By The User <!-- id: {renamed_id} -->" in written
+    added = next(node for node, _ in final.walk() if node.title == "Added By The User")
+    # The new heading got an id no earlier section had, and the papers most similar to it
+    # were read again, so it has evidence and is written.
+    assert added.id not in {deleted_id, renamed_id}
+    assert "## Added By The User" in survey
     assert report(out)["outline"]["source"] == "user"
 
 
@@ -261,3 +268,47 @@ def test_a_malformed_outline_is_a_usage_error_naming_the_line(llm, workdir, text
 def test_a_missing_outline_file_is_a_usage_error(llm, workdir):
     result = run(*write_args(llm, workdir / "run", "--outline", str(workdir / "nope.md")))
     assert result.exit_code == 2 and "--outline" in result.stderr
+
+
+# --- damaged state ----------------------------------------------------------------------------
+
+
+def test_resume_over_damaged_state_redoes_that_work_with_a_warning(llm, workdir):
+    out = workdir / "run"
+    assert run(*write_args(llm, out)).exit_code == 0
+    digests = sorted((out / "state" / "digests").glob("*.json"))
+    record = json.loads(digests[0].read_text())
+    del record["item"]["paper_key"]  # the wrong shape
+    digests[0].write_text(json.dumps(record))
+    digests[1].write_text(digests[1].read_text()[:40])  # cut short
+    (out / "state" / "refine" / "result.json").write_text('{"version": 1, "outline": {}}')
+    sections = sorted((out / "state" / "sections").glob("*.json"))
+    sections[0].write_text("[]")
+
+    result = run(*write_args(llm, out, "--resume"))
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    for path in (digests[0], digests[1], sections[0]):
+        assert f"{path.relative_to(out)} is damaged" in result.stderr
+    assert json.loads(digests[1].read_text())["item"]["paper_key"]  # made again
+    assert (out / "survey.md").read_text().startswith("# ")
+
+
+def test_an_outline_rerun_with_more_papers_digests_only_the_new_ones(llm, workdir):
+    out = workdir / "run"
+    rows = LIBRARY.read_text().splitlines()
+    small = workdir / "small.jsonl"
+    small.write_text("\n".join(rows[:5]) + "\n")
+    assert run(*write_args(llm, out, papers=small)).exit_code == 0
+    mine = workdir / "mine.md"
+    mine.write_text((out / "outline.md").read_text())
+    logged = len(log_lines(out))
+
+    # The whole library: the five papers' ranking scores change, their digests stay valid.
+    result = run(*write_args(llm, out, "--outline", str(mine)))
+    assert result.exit_code == 0, result.stderr
+    assert calls_by_prompt(out, skip=logged).get("digest") == 3
+    # Sections whose evidence changed are written again, so the new papers are cited.
+    new_titles = [json.loads(row)["title"] for row in rows[5:]]
+    references = (out / "survey.md").read_text().split("## References", 1)[1]
+    assert any(title in references for title in new_titles)

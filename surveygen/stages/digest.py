@@ -5,8 +5,9 @@ model points at the sentence each quote comes from; every quote is then checked 
 paper and dropped (and counted) when it does not occur there. A kept quote is stored as the
 paper's own words (the span of the sentence that matched), never as the model's rendering of
 them; a quote whose sentence number is wrong but whose words are in another sentence is kept
-with the corrected number. The model also suggests changes to the outline (add, remove,
-merge, rename, move a node, each with a rationale): refinement's local features.
+with the corrected number, if it is long enough (MIN_RELOCATED_WORDS words) not to match some
+sentence by chance. The model also suggests changes to the outline (add, remove, merge,
+rename, move a node, each with a rationale): refinement's local features.
 
 A paper whose numbered text does not fit the model's context (``context_tokens``) is read
 with LLM×MapReduce-V1's protocol (surveygen.mapreduce): its sentences, numbered across the
@@ -24,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from surveygen.errors import ConfigError
 from surveygen.llm.client import LLMClient
 from surveygen.llm.prompts import Prompt, render_prompt
 from surveygen.mapreduce import (
@@ -44,6 +46,9 @@ MAX_EVIDENCE_PER_NODE = 4
 MAX_SUGGESTIONS = 3
 # rapidfuzz partial_ratio needed to accept a quote as coming from a sentence.
 QUOTE_THRESHOLD = 90.0
+# A quote whose sentence number is wrong is looked for in the whole paper only when it has at
+# least this many words: a short, generic one would match some sentence somewhere.
+MIN_RELOCATED_WORDS = 5
 
 
 class EvidenceDraft(BaseModel):
@@ -127,6 +132,9 @@ def _verify_evidence(
         quote = ev.quote.strip().strip('"“”')
         index = ev.sentence
         if not (0 <= index < len(sentences) and quote_in(quote, sentences[index], QUOTE_THRESHOLD)):
+            if len(quote.split()) < MIN_RELOCATED_WORDS:
+                dropped += 1
+                continue
             index, _score = best_sentence(quote, sentences)
             if index < 0 or not quote_in(quote, sentences[index], QUOTE_THRESHOLD):
                 dropped += 1
@@ -294,17 +302,24 @@ async def digest_paper(
         chunks = 1
     else:
         protocol = long_paper_protocol(topic, outline, paper, suggest=suggest)
-        room = chunk_room(protocol, context_tokens=context_tokens, output_tokens=output_tokens)
-        pieces = chunk_lines(numbered_lines(sentences), room)
-        draft, stats = await map_collapse_reduce(
-            llm,
-            protocol,
-            pieces,
-            context_tokens=context_tokens,
-            output_tokens=output_tokens,
-            stage=STAGE,
-            item=paper.key,
-        )
+        try:
+            room = chunk_room(protocol, context_tokens=context_tokens, output_tokens=output_tokens)
+            pieces = chunk_lines(numbered_lines(sentences), room)
+            draft, stats = await map_collapse_reduce(
+                llm,
+                protocol,
+                pieces,
+                context_tokens=context_tokens,
+                output_tokens=output_tokens,
+                stage=STAGE,
+                item=paper.key,
+            )
+        except ValueError as exc:  # the outline and instructions leave no room for text
+            raise ConfigError(
+                f"context_tokens {context_tokens} is too small to read {paper.key}: {exc}",
+                hint="raise --context-tokens to your model's context, or lower "
+                "max_output_tokens or --max-sections",
+            ) from None
         chunks = stats.chunks
     return verify_digest(
         draft, sentences, paper.key, targets, outline_ids=outline_ids, chunks=chunks

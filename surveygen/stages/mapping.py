@@ -6,7 +6,9 @@ node. A paper is digested again only when its digest no longer fits the final ou
 
 - evidence sits on a node that vanished or became a parent (merged, removed, split); or
 - the paper had no evidence at all and the final outline has leaves the old one lacked (a
-  section added since may be exactly where it belongs).
+  section added since may be exactly where it belongs); or
+- a section was added since, and the paper is among the most similar to it
+  (``papers_for_new_leaves``), so the new section gets the evidence it was added for.
 
 Everything else is reused as it is, at no cost. With ``--outline`` the digests come from
 what an earlier run in the same folder saved (``earlier_digests``), and headings the user
@@ -23,6 +25,45 @@ from surveygen.errors import OutputError
 from surveygen.models import Digest, Outline, Paper
 from surveygen.outline_tree import IdAllocator
 from surveygen.rundir import RunDir, fingerprint, state_name
+
+# Papers digested again for each section added since their digest: the most similar ones,
+# at least MIN_PER_NEW_LEAF and a quarter of the library, among those sharing a word with it
+# (a section's few words give low cosines, so any shared word counts).
+MIN_PER_NEW_LEAF = 3
+SHARE_PER_NEW_LEAF = 0.25
+
+
+def papers_for_new_leaves(
+    outline: Outline, new_leaves: Collection[str], papers: Sequence[Paper]
+) -> set[str]:
+    """Keys of the papers most likely to hold evidence for sections the digests were not made
+    against: for each new leaf, the papers whose title and abstract are most similar (TF-IDF
+    cosine) to its title and description."""
+    leaves = [leaf for leaf in outline.leaves() if leaf.id in new_leaves]
+    if not leaves or not papers:
+        return set()
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    texts = [f"{leaf.title} {leaf.description}" for leaf in leaves]
+    texts += [f"{p.title} {p.abstract or p.text[:2000]}" for p in papers]
+    try:
+        matrix = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts)
+    except ValueError:  # nothing but stop words
+        return set()
+    similarity = cosine_similarity(matrix[: len(leaves)], matrix[len(leaves) :])
+    per_leaf = max(MIN_PER_NEW_LEAF, round(SHARE_PER_NEW_LEAF * len(papers)))
+    chosen: set[str] = set()
+    for row in similarity:
+        ranked = sorted(range(len(papers)), key=lambda i: (-row[i], papers[i].key))
+        chosen.update(papers[i].key for i in ranked[:per_leaf] if row[i] > 0)
+    return chosen
+
+
+def paper_fingerprint(paper: Paper) -> str:
+    """What a digest is made from: the paper's key and the text the model reads (its ranking
+    scores and provenance, which change as the library grows, do not count)."""
+    return fingerprint([paper.key, paper.title, paper.year, paper.text or paper.abstract])
 
 
 def needs_redigest(digest: Digest, made_for: Collection[str], final: Outline) -> bool:
@@ -43,7 +84,7 @@ def earlier_digests(
     digests: dict[str, Digest] = {}
     made_for: dict[str, list[str]] = {}
     for paper in papers:
-        paper_fp = fingerprint(paper.to_json())
+        paper_fp = paper_fingerprint(paper)
         for folder in ("mapped", "digests"):
             try:
                 saved = rd.read_json(f"state/{folder}/{state_name(paper.key)}.json")
