@@ -59,6 +59,20 @@ def _parse_formats(value: str | None) -> list[str] | None:
     return formats
 
 
+# Options that write and ask share.
+_config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="A surveygen.toml to use instead of the one in this folder.",
+)
+_context_option = click.option(
+    "--context-tokens",
+    type=click.IntRange(min=4096),
+    help="The model's context; longer texts are read in chunks that fit (default 32000).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="surveygen")
 def main() -> None:
@@ -118,21 +132,12 @@ def main() -> None:
 )
 @click.option("--kernel", type=click.IntRange(min=2), help="Refinement kernel width (default 3).")
 @click.option("--top-k", type=click.IntRange(min=1), help="Outlines kept per layer (default 3).")
-@click.option(
-    "--context-tokens",
-    type=click.IntRange(min=4096),
-    help="The model's context; longer papers are read in chunks (default 32000).",
-)
+@_context_option
 @click.option(
     "--full-text/--no-full-text", default=None, help="Use papers' full text (default on)."
 )
 @click.option("--max-sections", type=click.IntRange(min=1), help="Most leaf sections (default 12).")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    help="A surveygen.toml to use instead of the one in this folder.",
-)
+@_config_option
 @_handles_errors
 def write(
     topic: str,
@@ -269,22 +274,13 @@ def check(survey: Path) -> None:
 @click.option("--model", help="Model (default: the digest stage's model, gpt-4o-mini).")
 @click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Parallel LLM calls (default 8).")
-@click.option(
-    "--context-tokens",
-    type=click.IntRange(min=4096),
-    help="The model's context; the library is read in chunks that fit (default 32000).",
-)
+@_context_option
 @click.option("--budget", type=click.FloatRange(min=0), help="Stop before spending more USD.")
 @click.option(
     "--full-text/--no-full-text", default=True, help="Use papers' full text (default on)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    help="A surveygen.toml to use instead of the one in this folder.",
-)
+@_config_option
 @_handles_errors
 def ask(
     question: str,
