@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import scripted_ask
+from fakeclient import fake_settings
 from fakellm import FakeLLMServer
 
 from surveygen.ask import (
@@ -73,19 +74,7 @@ def _library(tmp_path: Path, papers: list[dict] = PAPERS) -> Path:
 
 
 def _settings(server: FakeLLMServer, **over) -> Settings:
-    options = dict(
-        base_url=server.base_url,
-        api_key="sk-test",
-        model="fake-model",
-        concurrency=4,
-        timeout=10.0,
-        max_tries=2,
-        retry_base_seconds=0.01,
-        retry_max_seconds=0.02,
-        cache=False,
-    )
-    options.update(over)
-    return Settings(**options)
+    return fake_settings(server, **over)
 
 
 def _sentences(papers: list[Paper]) -> dict[str, list[str]]:

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from fakeclient import fake_client
 from fakellm import FakeLLMServer
 from pydantic import BaseModel, ConfigDict
 
-from surveygen.config import Settings
 from surveygen.errors import BudgetExceeded, LLMError, LLMParseError, LLMRejectedError
 from surveygen.llm.cache import AnswerCache
 from surveygen.llm.client import (
@@ -52,25 +52,9 @@ def make_client(
     log: list | None = None,
     **overrides,
 ) -> LLMClient:
-    options = dict(
-        base_url=server.base_url,
-        api_key=KEY,
-        model="fake-model",
-        concurrency=4,
-        timeout=2.0,
-        max_tries=4,
-        retry_base_seconds=0.01,
-        retry_max_seconds=0.05,
-    )
+    options = dict(api_key=KEY, timeout=2.0, max_tries=4, retry_max_seconds=0.05)
     options.update(overrides)
-    entries = log if log is not None else []
-    return LLMClient(
-        Settings(**options),
-        ledger=ledger or Ledger(price_table(None)),
-        cache=cache,
-        log=entries.append,
-        rng=random.Random(0),
-    )
+    return fake_client(server, cache=cache, ledger=ledger, log=log, **options)
 
 
 def run(coro):

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import random
 import re
 from collections.abc import Sequence
 
 import pytest
+from fakeclient import fake_client
 from fakellm import FakeLLMServer
 from pydantic import BaseModel, ConfigDict
 
-from surveygen.config import Settings
 from surveygen.errors import BudgetExceeded, LLMError, LLMParseError, LLMRejectedError
 from surveygen.llm.client import LLMClient
 from surveygen.llm.ledger import Ledger, price_table
@@ -187,25 +186,9 @@ class Model:
 def _client(
     server: FakeLLMServer, *, log: list | None = None, ledger: Ledger | None = None, **over
 ) -> LLMClient:
-    options = dict(
-        base_url=server.base_url,
-        api_key="sk-test",
-        model="fake-model",
-        concurrency=8,
-        timeout=10.0,
-        max_tries=2,
-        retry_base_seconds=0.01,
-        retry_max_seconds=0.02,
-        max_output_tokens=16_000,
-        cache=False,
-    )
+    options = dict(concurrency=8, max_output_tokens=16_000)
     options.update(over)
-    return LLMClient(
-        Settings(**options),
-        ledger=ledger or Ledger(price_table(None)),
-        log=(log.append if log is not None else None),
-        rng=random.Random(0),
-    )
+    return fake_client(server, log=log, ledger=ledger, **options)
 
 
 def _run(

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 from typing import Any, get_args
 
 import pytest
 import scripted_refine
+from fakeclient import fake_client
 from fakellm import FakeLLMServer
 
-from surveygen.config import Settings
 from surveygen.errors import LLMRejectedError
 from surveygen.llm.client import LLMClient
-from surveygen.llm.ledger import Ledger, price_table
 from surveygen.models import (
     SUGGESTION_OPS,
     Digest,
@@ -139,18 +137,7 @@ DIGESTS = {
 
 
 def make_client(server: FakeLLMServer, **overrides: Any) -> LLMClient:
-    options: dict[str, Any] = dict(
-        base_url=server.base_url,
-        api_key="sk-test",
-        model="fake-model",
-        concurrency=4,
-        timeout=5.0,
-        max_tries=2,
-        retry_base_seconds=0.01,
-        retry_max_seconds=0.02,
-    )
-    options.update(overrides)
-    return LLMClient(Settings(**options), ledger=Ledger(price_table(None)), rng=random.Random(0))
+    return fake_client(server, **{"timeout": 5.0, **overrides})
 
 
 def size_judge(nodes: list[tuple[str, int, str]]) -> tuple[float, float, float, float]:

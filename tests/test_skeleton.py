@@ -9,11 +9,11 @@ import random
 import re
 
 import pytest
+from fakeclient import fake_client
 from fakellm import FakeLLMServer
 from pydantic import ValidationError
 from scripted_skeleton import MERGE_TASK, MERGED, OUTLINE_TASK, answer, fragment
 
-from surveygen.config import Settings
 from surveygen.errors import BudgetExceeded, LLMParseError, LLMRejectedError
 from surveygen.llm.client import LLMClient
 from surveygen.llm.ledger import Ledger, price_table
@@ -669,18 +669,8 @@ def test_briefs_of_no_papers_is_empty() -> None:
 def make_client(
     server: FakeLLMServer, ledger: Ledger | None = None, concurrency: int = 4
 ) -> LLMClient:
-    settings = Settings(
-        base_url=server.base_url,
-        api_key="sk-test-skeleton",
-        model="fake-model",
-        concurrency=concurrency,
-        timeout=2.0,
-        max_tries=2,
-        retry_base_seconds=0.01,
-        retry_max_seconds=0.02,
-    )
-    return LLMClient(
-        settings, ledger=ledger or Ledger(price_table(None)), cache=None, rng=random.Random(0)
+    return fake_client(
+        server, ledger=ledger, api_key="sk-test-skeleton", concurrency=concurrency, timeout=2.0
     )
 
 
