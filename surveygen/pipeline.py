@@ -476,7 +476,7 @@ class Pipeline:
         """The convolution layers; every candidate is kept in ``state/refine/``. Reused on
         --resume when the skeleton, the digests and the options are unchanged."""
         from surveygen.outline_tree import IdAllocator
-        from surveygen.stages.refine import refine, refine_plan
+        from surveygen.stages.refine import plan_total, refine, refine_plan
 
         options = self.refine_options()
         version = fingerprint(
@@ -494,10 +494,7 @@ class Pipeline:
             if kept is not None:
                 self.refine_report = saved.get("report")
                 return kept
-        plan = refine_plan(len(digests), options)
-        total = sum(
-            layer.get("merge", 0) + layer.get("apply", 0) + layer.get("judge", 0) for layer in plan
-        )
+        total = plan_total(refine_plan(len(digests), options))
         started = time.monotonic()
         with self.ui.stage("refine", total) as progress:
             result = await refine(
@@ -547,7 +544,8 @@ class Pipeline:
             or (user and p.key not in digests)
             or (p.key in digests and p.key in for_new)
         ]
-        kept = {key: d for key, d in digests.items() if key not in {p.key for p in redo}}
+        redo_keys = {p.key for p in redo}
+        kept = {key: d for key, d in digests.items() if key not in redo_keys}
         self.redigested = len(redo)
         fresh = await self.digest(llm, rd, topic, outline, redo, folder="mapped", stage="map")
         mapped = {**kept, **fresh}

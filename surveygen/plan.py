@@ -185,7 +185,7 @@ def plan_run(
     from surveygen.library.local import read_arxiv_ids
     from surveygen.library.rank import screen_calls
     from surveygen.stages.gather import load_local
-    from surveygen.stages.refine import refine_plan
+    from surveygen.stages.refine import plan_total, refine_plan
     from surveygen.stages.skeleton import skeleton_calls
 
     local = load_local(options)
@@ -230,10 +230,7 @@ def plan_run(
             "gather": gather_calls,
             "skeleton": skeleton_calls(papers),
             "digest": digest_total,
-            "refine": sum(
-                layer.get("merge", 0) + layer.get("apply", 0) + layer.get("judge", 0)
-                for layer in refine_layers
-            ),
+            "refine": plan_total(refine_layers),
             # every paper digested again, at worst, for the refined outline
             "map": digest_total,
             "write": settings.max_sections,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -231,35 +231,29 @@ def digest_targets(outline: Outline) -> list[dict]:
     return [{"id": n.id, "title": n.title, "description": n.description} for n in outline.leaves()]
 
 
-def _paper_context(paper: Paper) -> dict:
-    return {"key": paper.key, "title": paper.title, "year": paper.year}
+def _context(topic: str, outline: Outline, paper: Paper, *, suggest: bool) -> dict[str, Any]:
+    """What every digest prompt (whole paper, chunk, collapse) is given."""
+    return {
+        "topic": topic,
+        "outline": outline_text(outline),
+        "sections": digest_targets(outline),
+        "paper": {"key": paper.key, "title": paper.title, "year": paper.year},
+        "suggest": suggest,
+    }
 
 
 def digest_prompt(
     topic: str, outline: Outline, paper: Paper, numbered_text: str, *, suggest: bool
 ) -> Prompt:
-    return render_prompt(
-        "digest",
-        topic=topic,
-        outline=outline_text(outline),
-        sections=digest_targets(outline),
-        paper=_paper_context(paper),
-        numbered_text=numbered_text,
-        suggest=suggest,
-    )
+    context = _context(topic, outline, paper, suggest=suggest)
+    return render_prompt("digest", **context, numbered_text=numbered_text)
 
 
 def long_paper_protocol(
     topic: str, outline: Outline, paper: Paper, *, suggest: bool
 ) -> Protocol[ChunkDigestDraft, DigestDraft]:
     """V1's map/collapse/reduce prompts for reading one long paper against the outline."""
-    common = {
-        "topic": topic,
-        "outline": outline_text(outline),
-        "sections": digest_targets(outline),
-        "paper": _paper_context(paper),
-        "suggest": suggest,
-    }
+    common = _context(topic, outline, paper, suggest=suggest)
 
     def results_json(results: Sequence[ChunkDigestDraft]) -> list[str]:
         return [json.dumps(r.model_dump(), ensure_ascii=False) for r in results]

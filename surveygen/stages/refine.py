@@ -45,7 +45,7 @@ here).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,7 @@ __all__ = [
     "merge_context",
     "neighbour_order",
     "paper_input",
+    "plan_total",
     "proposal_input",
     "refine",
     "refine_plan",
@@ -142,6 +143,11 @@ def refine_plan(n_papers: int, options: RefineOptions) -> list[dict[str, int]]:
         plan.append({"layer": layer, "merge": merges, "apply": apply, "judge": judge})
         pool = min(options.top_k, pool + apply)
     return plan
+
+
+def plan_total(plan: Sequence[Mapping[str, int]]) -> int:
+    """The most refine calls in all, from :func:`refine_plan`'s layers."""
+    return sum(layer["merge"] + layer["apply"] + layer["judge"] for layer in plan)
 
 
 # --------------------------------------------------------------------------- result
