@@ -1,140 +1,78 @@
-"""Rendering survey.md and outline.md, and reading outline.md back.
+"""Rendering survey.md (all citation styles) and outline.md, and reading outline.md back.
 
 Golden files live in tests/golden/. After an intended change to a template, regenerate them
-with ``SURVEYGEN_UPDATE_GOLDEN=1 pytest tests/test_render.py`` and review the diff.
+with ``SURVEYGEN_UPDATE_GOLDEN=1 pytest tests/test_render*.py tests/test_bibtex.py`` and review
+the diff.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import jinja2
 import pytest
+from renderdata import check_golden, make_doc, make_outline, make_papers, make_sections
 
 from surveygen import __version__
+from surveygen.document import DocSection, Labels, SurveyDoc, Table, TableRow
 from surveygen.errors import InputError
 from surveygen.models import Outline, OutlineNode, Paper, Section
 from surveygen.outline_md import parse_outline_md
 from surveygen.resources import resource_dir
 from surveygen.stages.render import (
+    doc_from_outline,
     format_authors,
     format_name,
+    guard_doc,
     make_env,
     render_markdown,
     render_outline_md,
 )
 
-GOLDEN = Path(__file__).parent / "golden"
-# Read at import: conftest's autouse fixture removes every SURVEYGEN_* variable before a test.
-UPDATE_GOLDEN = os.environ.get("SURVEYGEN_UPDATE_GOLDEN") == "1"
-
-
-def check_golden(name: str, actual: str) -> None:
-    """Compare with tests/golden/<name>; SURVEYGEN_UPDATE_GOLDEN=1 rewrites it instead."""
-    # The version changes with every release; the golden files should not.
-    actual = actual.replace(f"surveygen {__version__}", "surveygen X.Y.Z")
-    path = GOLDEN / name
-    if UPDATE_GOLDEN:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(actual, encoding="utf-8", newline="\n")
-    assert path.exists(), f"{path} is missing; run with SURVEYGEN_UPDATE_GOLDEN=1 to create it"
-    assert actual == path.read_text(encoding="utf-8")
-
 
 @pytest.fixture
 def outline() -> Outline:
-    return Outline(
-        title="Retrieval-Augmented Generation: A Survey",
-        sections=(
-            OutlineNode("n1", "Introduction", "Why language models need retrieval."),
-            OutlineNode(
-                "n2",
-                "Retrievers",
-                "How retrievers are built and trained.",
-                children=(
-                    OutlineNode(
-                        "n3",
-                        "Dense retrieval",
-                        "Dual encoders and their training.\n\nCompare negatives.",
-                    ),
-                    OutlineNode("n4", "Sparse retrieval"),
-                ),
-            ),
-            OutlineNode("n5", "Conclusion", "Open problems."),
-        ),
-    )
+    return make_outline()
 
 
 @pytest.fixture
 def papers() -> dict[str, Paper]:
-    library = [
-        Paper(
-            "vaswani2017attention",
-            "Attention Is All\n  You Need",
-            ("Ashish Vaswani", "Noam Shazeer", "Niki Parmar", "Jakob Uszkoreit"),
-            2017,
-            arxiv_id="1706.03762",
-        ),
-        Paper(
-            "lewis2020retrieval",
-            "Retrieval-Augmented Generation for Knowledge-Intensive NLP Tasks",
-            ("Lewis, Patrick", "Ethan Perez"),
-            2020,
-            venue="NeurIPS",
-            url="https://proceedings.neurips.cc/paper/2020/hash/6b493230",
-        ),
-        Paper(
-            "guu2020realm",
-            "REALM: Retrieval-Augmented Language Model Pre-Training",
-            ("Kelvin Guu",),
-            2020,
-            doi="10.48550/arXiv.2002.08909",
-        ),
-        Paper(
-            "karpukhin2020dense",
-            "Dense Passage Retrieval for Open-Domain Question Answering?",
-            ("Vladimir Karpukhin", "Barlas Oğuz", "Jean-Baptiste Alayrac"),
-        ),
-        Paper("never2021cited", "A Paper Nobody Cites", ("No One",), 2021),
-    ]
-    return {paper.key: paper for paper in library}
+    return make_papers()
 
 
 @pytest.fixture
 def sections() -> dict[str, Section]:
-    written = [
-        Section(
-            "n1",
-            "Retrieval grounds generation [@lewis2020retrieval; @guu2020realm], building on "
-            "the Transformer [@vaswani2017attention] [3].",
-        ),
-        # n2 (a parent) is not written yet: it still gets its heading
-        Section(
-            "n3",
-            "Dual encoders [@karpukhin2020dense, @lewis2020retreival] embed passages.\n\n\n\n"
-            "They are trained end to end [@guu2020realm; @vaswani2017attention; "
-            "@lewis2020retrieval].",
-        ),
-        Section("n4", "Sparse methods remain strong baselines [@made_up2023]."),
-        Section("n5", "Retrieval keeps models current [@guu2020realm]."),
-        Section("n9", "A section for a node the outline no longer has [@never2021cited]."),
-    ]
-    return {section.node_id: section for section in written}
+    return make_sections()
+
+
+@pytest.fixture
+def doc(outline, sections) -> SurveyDoc:
+    """The outline's sections as written, no abstract, no table."""
+    return doc_from_outline(outline, sections)
 
 
 # --- survey.md -------------------------------------------------------------------------------
 
 
 def test_survey_md_matches_golden(outline, sections, papers) -> None:
-    rendered = render_markdown(
-        outline, sections, papers, abstract="We survey retrieval-augmented generation."
-    )
-    check_golden("survey.md", rendered.text)
+    """The outline's sections only (tests/test_check.py checks this file too)."""
+    doc = doc_from_outline(outline, sections, abstract="We survey retrieval-augmented generation.")
+    check_golden("survey.md", render_markdown(doc, papers).text)
+
+
+@pytest.mark.parametrize(
+    ("style", "golden"),
+    [
+        ("numeric", "survey-numeric.md"),
+        ("author-year", "survey-author-year.md"),
+        ("pandoc", "survey-pandoc.md"),
+    ],
+)
+def test_every_style_matches_golden(papers, style, golden) -> None:
+    """The fixture every format's golden file is made from: markup, a table, an abstract."""
+    check_golden(golden, render_markdown(make_doc(), papers, style=style).text)
 
 
 def test_survey_md_without_abstract_or_citations(outline, papers) -> None:
-    text = render_markdown(outline, {}, papers).text
+    text = render_markdown(doc_from_outline(outline, {}), papers).text
     assert "## Abstract" not in text
     assert "## References" not in text
     assert text.startswith("# Retrieval-Augmented Generation: A Survey\n\n## Introduction\n")
@@ -142,8 +80,8 @@ def test_survey_md_without_abstract_or_citations(outline, papers) -> None:
     assert "\n\n\n" not in text
 
 
-def test_references_are_cited_papers_in_order_of_first_use(outline, sections, papers) -> None:
-    rendered = render_markdown(outline, sections, papers)
+def test_references_are_cited_papers_in_order_of_first_use(doc, papers) -> None:
+    rendered = render_markdown(doc, papers)
     assert rendered.cited == (
         "lewis2020retrieval",
         "guu2020realm",
@@ -157,14 +95,43 @@ def test_references_are_cited_papers_in_order_of_first_use(outline, sections, pa
     assert "A Paper Nobody Cites" not in rendered.text
 
 
+def test_table_rows_count_as_citations_in_reading_order(papers) -> None:
+    rendered = render_markdown(make_doc(), papers)
+    # abstract, n1, n3's text, n3's table (karpukhin already cited; guu2020second is new), n5
+    assert rendered.cited == (
+        "lewis2020retrieval",
+        "guu2020realm",
+        "vaswani2017attention",
+        "karpukhin2020dense",
+        "guu2020second",
+    )
+    assert "| [4] | Dual encoder | NQ, TriviaQA |\n| [5] | Knowledge retriever | – |\n" in (
+        rendered.text
+    )
+    assert "[5] K. Guu. Another REALM Study. ICML, 2020." in rendered.text
+
+
+def test_table_caption_header_and_escaping(papers) -> None:
+    text = render_markdown(make_doc(), papers).text
+    assert "\n**Table 1:** Dense retrievers compared\n\n" in text
+    assert "| Paper | Retriever | Training \\| data |\n| --- | --- | --- |\n" in text
+
+
+def test_unknown_table_row_is_dropped_and_reported(papers) -> None:
+    rendered = render_markdown(make_doc(), papers)
+    assert "made_up_key" in rendered.removed
+    assert "Invented" not in rendered.text
+
+
 def test_abstract_citations_come_first(outline, sections, papers) -> None:
-    rendered = render_markdown(outline, sections, papers, abstract="See [@karpukhin2020dense].")
+    doc = doc_from_outline(outline, sections, abstract="See [@karpukhin2020dense].")
+    rendered = render_markdown(doc, papers)
     assert rendered.cited[0] == "karpukhin2020dense"
     assert "## Abstract\n\nSee [1].\n" in rendered.text
 
 
-def test_render_removes_unknown_keys_and_stray_numbers(outline, sections, papers) -> None:
-    rendered = render_markdown(outline, sections, papers)
+def test_render_removes_unknown_keys_and_stray_numbers(doc, papers) -> None:
+    rendered = render_markdown(doc, papers)
     assert rendered.removed == ("lewis2020retreival", "made_up2023")
     assert rendered.stray_numeric == 1
     assert "@" not in rendered.text.split("## References")[0]
@@ -174,13 +141,204 @@ def test_render_removes_unknown_keys_and_stray_numbers(outline, sections, papers
     )
 
 
-def test_user_template_overrides_the_built_in_one(tmp_path, outline, sections, papers) -> None:
+@pytest.mark.parametrize("style", ["numeric", "author-year", "pandoc"])
+def test_no_style_ships_an_unknown_key(papers, style) -> None:
+    text = render_markdown(make_doc(), papers, style=style).text
+    for unknown in ("lewis2020retreival", "made_up2023", "made_up_key", "never2021cited"):
+        assert unknown not in text
+
+
+def test_labels_are_the_documents_language(papers) -> None:
+    doc = replace_labels(
+        make_doc(),
+        Labels(abstract="Zusammenfassung", references="Literatur", paper="Arbeit", table="Tabelle"),
+    )
+    text = render_markdown(doc, papers).text
+    assert "\n## Zusammenfassung\n" in text
+    assert "\n## Literatur\n" in text
+    assert "**Tabelle 1:**" in text
+    assert "| Arbeit | Retriever |" in text
+
+
+def replace_labels(doc: SurveyDoc, labels: Labels) -> SurveyDoc:
+    return SurveyDoc(doc.title, doc.abstract, doc.sections, labels, doc.language)
+
+
+def test_unknown_style_is_a_value_error(doc, papers) -> None:
+    with pytest.raises(ValueError, match="citation style"):
+        render_markdown(doc, papers, style="harvard")  # type: ignore[arg-type]
+
+
+# --- author-year ---------------------------------------------------------------------------------
+
+
+def _one_section(text: str) -> SurveyDoc:
+    return SurveyDoc("T", "", (DocSection("s", "S", 1, text),))
+
+
+AUTHOR_YEAR_PAPERS = {
+    p.key: p
+    for p in [
+        Paper("solo", "Solo Work", ("Patrick Lewis",), 2020),
+        Paper("duo", "Duo Work", ("Patrick Lewis", "Barlas Oğuz"), 2020),
+        Paper("trio1", "Zeta Trio", ("Patrick Lewis", "A B", "C D"), 2021),
+        Paper("trio2", "Alpha Trio", ("Lewis, Patrick", "E F", "G H", "I J"), 2021),
+        Paper("nobody", "REALM: Retrieval-Augmented Pre-Training", (), 2019),
+        Paper("undated", "Undated Work", ("Kelvin Guu",)),
+        Paper("corp", "Corporate Report", ("{OpenAI}",), 2023),
+    ]
+}
+
+
+def test_author_year_labels() -> None:
+    text = render_markdown(
+        _one_section(
+            "A [@solo]. B [@duo]. C [@trio1; @trio2]. D [@nobody]. E [@undated]. F [@corp]."
+        ),
+        AUTHOR_YEAR_PAPERS,
+        style="author-year",
+    ).text
+    body = text.split("## References")[0]
+    assert "A (Lewis, 2020)." in body
+    assert "B (Lewis and Oğuz, 2020)." in body
+    # same label twice: lettered in reference-list order (by all authors, as natbib does)
+    assert "C (Lewis et al., 2021a; Lewis et al., 2021b)." in body
+    assert "D (REALM, 2019)." in body
+    assert "E (Guu, n.d.)." in body
+    assert "F (OpenAI, 2023)." in body
+
+
+def test_author_year_reference_list_is_sorted_by_author_year_title() -> None:
+    text = render_markdown(
+        _one_section("[@trio1; @solo; @undated; @nobody; @duo; @trio2; @corp]"),
+        AUTHOR_YEAR_PAPERS,
+        style="author-year",
+    ).text
+    entries = text.split("## References\n\n")[1].split("\n\n*Generated")[0].split("\n\n")
+    assert entries == [
+        "Guu, K. (n.d.). Undated Work.",
+        "Lewis, P. (2020). Solo Work.",  # first author, year, then all authors
+        "Lewis, P. and Oğuz, B. (2020). Duo Work.",
+        "Lewis, P., B, A. and D, C. (2021a). Zeta Trio.",
+        "Lewis, P., F, E., H, G. et al. (2021b). Alpha Trio.",
+        "OpenAI (2023). Corporate Report.",
+        "REALM: Retrieval-Augmented Pre-Training (2019).",
+    ]
+
+
+def test_author_year_table_rows_name_their_paper(papers) -> None:
+    text = render_markdown(make_doc(), papers, style="author-year").text
+    assert "| Karpukhin et al. (n.d.) | Dual encoder |" in text
+    assert "| Guu (2020b) | Knowledge retriever |" in text  # natbib's letters: by key
+    assert "(Lewis and Perez, 2020; Guu, 2020a)" in text
+
+
+def test_two_papers_with_one_label_never_share_it() -> None:
+    papers = {f"p{i}": Paper(f"p{i}", f"Title {i}", ("Ada Lovelace",), 1843) for i in range(28)}
+    text = render_markdown(
+        _one_section(" ".join(f"[@p{i}]" for i in range(28))), papers, style="author-year"
+    ).text
+    body = text.split("## References")[0]
+    labels = [f"(Lovelace, 1843{s})" for s in ("a", "z", "aa", "ab")]
+    assert all(label in body for label in labels)
+
+
+# --- pandoc --------------------------------------------------------------------------------------
+
+
+def test_pandoc_front_matter_and_refs_div(papers) -> None:
+    text = render_markdown(make_doc(), papers, style="pandoc").text
+    assert text.startswith(
+        '---\ntitle: "Retrieval-Augmented Generation: A Survey"\n'
+        "bibliography: references.bib\nlink-citations: true\n---\n"
+    )
+    assert "\n# " not in text  # the title is metadata, not a heading
+    assert text.endswith(
+        "\n## References\n\n::: {#refs}\n:::\n\n*Generated by surveygen " + __version__ + "*\n"
+    )
+
+
+def test_pandoc_keeps_canonical_keys(papers) -> None:
+    text = render_markdown(make_doc(), papers, style="pandoc").text
+    assert "Dual encoders [@karpukhin2020dense] embed passages." in text
+    assert "[@guu2020realm; @vaswani2017attention; @lewis2020retrieval]" in text
+    assert "| @guu2020second | Knowledge retriever | – |" in text
+
+
+def test_pandoc_title_is_quoted_yaml() -> None:
+    doc = SurveyDoc('Say "hi": a \\ survey\nover two lines', "", ())
+    text = render_markdown(doc, {}, style="pandoc").text
+    assert text.startswith('---\ntitle: "Say \\"hi\\": a \\\\ survey over two lines"\n')
+
+
+# --- guarding the document -------------------------------------------------------------------
+
+
+def test_guard_doc_cleans_tables_and_titles() -> None:
+    doc = SurveyDoc(
+        "Title [@a]",
+        "Abstract [@a] [@ghost].",
+        (
+            DocSection(
+                "s",
+                "Section [@a]",
+                1,
+                "Text [@a; @ghost] [7].",
+                Table(
+                    "Caption [@a]",
+                    ("c1", "c2"),
+                    (
+                        TableRow("a", ("one [@a]", "two", "three")),
+                        TableRow("a", ("only",)),
+                        TableRow("ghost2", ("x", "y")),
+                    ),
+                ),
+            ),
+            DocSection("t", "Empty table", 1, "", Table("x", ("c",), (TableRow("nope", ("z",)),))),
+        ),
+    )
+    guarded, removed, stray = guard_doc(doc, {"a"})
+    assert removed == ("ghost", "ghost2", "nope")
+    assert stray == 1
+    assert guarded.title == "Title"
+    assert guarded.abstract == "Abstract [@a]."
+    section = guarded.sections[0]
+    assert (section.title, section.text) == ("Section", "Text [@a].")
+    assert section.table == Table(
+        "Caption", ("c1", "c2"), (TableRow("a", ("one", "two")), TableRow("a", ("only", "")))
+    )
+    assert guarded.sections[1].table is None
+
+
+def test_table_row_with_a_key_no_citation_can_hold_is_dropped() -> None:
+    papers = {"bad key": Paper("bad key", "T"), "ok": Paper("ok", "U")}
+    table = Table("c", ("x",), (TableRow("bad key", ("1",)), TableRow("ok", ("2",))))
+    doc = SurveyDoc("T", "", (DocSection("s", "S", 1, "", table),))
+    rendered = render_markdown(doc, papers)
+    assert rendered.removed == ("bad key",)
+    assert rendered.cited == ("ok",)
+
+
+def test_doc_from_outline_keeps_unwritten_headings(outline, sections) -> None:
+    doc = doc_from_outline(outline, sections, abstract="A.")
+    assert [(s.id, s.level, bool(s.text)) for s in doc.sections] == [
+        ("n1", 1, True),
+        ("n2", 1, False),
+        ("n3", 2, True),
+        ("n4", 2, True),
+        ("n5", 1, True),
+    ]
+    assert doc.abstract == "A."
+    assert doc.title == outline.title
+
+
+def test_user_template_overrides_the_built_in_one(tmp_path, outline, doc, papers) -> None:
     (tmp_path / "survey.md.j2").write_text(
         "{{ title | upper }}: {{ sections | length }} sections, "
         "{{ references | map(attribute='key') | join(',') }}\n",
         encoding="utf-8",
     )
-    text = render_markdown(outline, sections, papers, user_dir=tmp_path).text
+    text = render_markdown(doc, papers, user_dir=tmp_path).text
     assert text == (
         "RETRIEVAL-AUGMENTED GENERATION: A SURVEY: 5 sections, "
         "lewis2020retrieval,guu2020realm,vaswani2017attention,karpukhin2020dense\n"
@@ -189,10 +347,10 @@ def test_user_template_overrides_the_built_in_one(tmp_path, outline, sections, p
     assert render_outline_md(outline, user_dir=tmp_path) == render_outline_md(outline)
 
 
-def test_strict_undefined_raises_in_a_user_template(tmp_path, outline, sections, papers) -> None:
+def test_strict_undefined_raises_in_a_user_template(tmp_path, doc, papers) -> None:
     (tmp_path / "survey.md.j2").write_text("# {{ title }}\n{{ subtitle }}\n", encoding="utf-8")
     with pytest.raises(InputError, match="subtitle") as caught:
-        render_markdown(outline, sections, papers, user_dir=tmp_path)
+        render_markdown(doc, papers, user_dir=tmp_path)
     assert "survey.md.j2" in str(caught.value)
     assert isinstance(caught.value.__cause__, jinja2.UndefinedError)
 
@@ -235,8 +393,8 @@ def test_environments_are_fresh_each_time() -> None:
 
 def test_bundled_templates_are_found() -> None:
     folder = resource_dir("templates")
-    assert (folder / "survey.md.j2").is_file()
-    assert (folder / "outline.md.j2").is_file()
+    for name in ("survey.md.j2", "survey.tex.j2", "survey.html.j2", "outline.md.j2"):
+        assert (folder / name).is_file()
 
 
 # --- reference formatting --------------------------------------------------------------------
