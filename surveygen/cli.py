@@ -20,7 +20,6 @@ from surveygen import __version__
 from surveygen.errors import NotImplementedYet, SurveygenError
 
 FORMATS = ("md", "tex", "html", "bib")
-IMPLEMENTED_FORMATS = {"md"}
 
 
 def _fail(error: SurveygenError) -> None:
@@ -137,6 +136,24 @@ def main() -> None:
     "--full-text/--no-full-text", default=None, help="Use papers' full text (default on)."
 )
 @click.option("--max-sections", type=click.IntRange(min=1), help="Most leaf sections (default 12).")
+@click.option(
+    "--length",
+    type=click.IntRange(min=300, max=200_000),
+    help="Total words of the survey (default about 135 per paper with evidence).",
+)
+@click.option("--language", help="Language the survey is written in (default English).")
+@click.option(
+    "--citation-style",
+    type=click.Choice(["numeric", "author-year", "pandoc"]),
+    help="How survey.md and survey.html cite: [1], (Lewis et al., 2020) or [@key] for Pandoc.",
+)
+@click.option(
+    "--verify",
+    type=click.Choice(["lexical", "llm"]),
+    help="Check each cited sentence against the paper's evidence by word overlap (default) "
+    "or also ask the LLM whether the evidence entails it.",
+)
+@click.option("--bib-all", is_flag=True, help="references.bib lists every paper, not only cited.")
 @_config_option
 @_handles_errors
 def write(
@@ -164,6 +181,11 @@ def write(
     context_tokens: int | None,
     full_text: bool | None,
     max_sections: int | None,
+    length: int | None,
+    language: str | None,
+    citation_style: str | None,
+    verify: str | None,
+    bib_all: bool | None,
     config_file: Path | None,
 ) -> None:
     """Write a cited survey on TOPIC into a run directory."""
@@ -188,6 +210,11 @@ def write(
             "kernel": kernel,
             "top_k": top_k,
             "context_tokens": context_tokens,
+            "length": length,
+            "language": language,
+            "citation_style": citation_style,
+            "verify": verify,
+            "bib_all": bib_all or None,  # an absent flag must not mask the config file
         },
         config_file=config_file,
     )
@@ -195,11 +222,6 @@ def write(
         click.echo(f"warning: {warning}", err=True)
     if settings.engine == "extractive":
         raise NotImplementedYet("--engine extractive", coming="the extractive engine (issue #8)")
-    missing = [f for f in settings.formats if f not in IMPLEMENTED_FORMATS]
-    if missing:
-        raise NotImplementedYet(
-            f"--format {','.join(missing)}", coming="the renderers (issue #5); md works now"
-        )
 
     import asyncio
 
@@ -256,10 +278,37 @@ def write(
 
 @main.command()
 @click.argument("survey", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--strict", is_flag=True, help="Exit 1 when a cited number has no entry in References."
+)
 @_handles_errors
-def check(survey: Path) -> None:
-    """Report structure and citations of a Markdown survey with numeric [n] citations."""
-    raise NotImplementedYet("surveygen check", coming="the quality report (issue #5)")
+def check(survey: Path, as_json: bool, strict: bool) -> None:
+    """Report structure and citations of a Markdown survey with numeric [n] citations.
+
+    Works on any tool's survey that cites [1], [2, 5], [3-4] and lists numbered entries
+    under a References or Bibliography heading. Findings are not failures: the exit code
+    is 0 unless --strict finds unresolved citations.
+    """
+    import json
+
+    from surveygen.check import check_file, summary_lines
+
+    report = check_file(survey)
+    if as_json:
+        data = {"file": str(survey), **report.to_json()}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for line in summary_lines(report):
+            click.echo(line)
+    if strict and report.unresolved:
+        shown = ", ".join(str(n) for n in report.unresolved[:20])
+        click.echo(
+            f"error: {survey}: {len(report.unresolved)} cited number(s) with no entry in "
+            f"References ({shown}); add the entries or fix the citations",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @main.command()

@@ -67,6 +67,10 @@ DEFAULT_MODEL = "gpt-4o-mini"
 # the answer's max_output_tokens are set aside.
 MIN_CONTEXT_TOKENS = 4096
 MIN_PROMPT_TOKENS = 2048
+MIN_LENGTH, MAX_LENGTH = 300, 200_000
+# Words of letters joined by spaces or hyphens, optionally a parenthesised variant:
+# "English", "Simplified Chinese", "en-GB", "Portuguese (Brazil)". It goes into every prompt.
+_LANGUAGE = r"^[^\W\d_]+(?:[ -][^\W\d_]+)*(?: \([^\W\d_]+(?: [^\W\d_]+)*\))?$"
 
 _PosInt = Annotated[int, Field(ge=1)]
 _Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -118,6 +122,16 @@ class Settings:
     weight_redundancy: float = 0.1
     # The model's context in tokens: longer papers are read with map/collapse/reduce.
     context_tokens: int = 32000
+    # Writing: the total word budget (None: about WORDS_PER_PAPER per paper with evidence),
+    # the survey's language, how citations look in survey.md/html, how each cited claim is
+    # checked against the paper's evidence, whether references.bib lists every paper kept,
+    # and the most comparison tables to try.
+    length: int | None = None
+    language: str = "English"
+    citation_style: str = "numeric"
+    verify: str = "lexical"
+    bib_all: bool = False
+    max_tables: int = 4
     # Effective model of every stage; stages left out are filled with ``model``.
     models: Mapping[str, str] = field(default_factory=dict)
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -198,6 +212,13 @@ _EXPECTED = {
     "kernel": "an integer >= 2 (digests merged per kernel)",
     "context_tokens": f"an integer >= {MIN_CONTEXT_TOKENS}",
     "formats": 'a list of "md", "tex", "html", "bib" (or a string such as "md,tex")',
+    "length": f"a number of words from {MIN_LENGTH} to {MAX_LENGTH}",
+    "language": "a language name such as English, German or Simplified Chinese (letters, "
+    "spaces, hyphens; at most 40 characters)",
+    "citation_style": 'one of "numeric", "author-year", "pandoc"',
+    "verify": 'one of "lexical", "llm"',
+    "bib_all": "a boolean (true/false, yes/no, 1/0)",
+    "max_tables": "an integer >= 0",
     "models": f"a table of stage = model name (stages: {', '.join(STAGES)})",
     "prices": 'a table [prices."MODEL"] with input and output in USD per million tokens',
 }
@@ -270,6 +291,12 @@ class _Layer(BaseModel):
     weight_coverage: _Seconds | None = None
     weight_redundancy: _Seconds | None = None
     context_tokens: Annotated[int, Field(ge=MIN_CONTEXT_TOKENS)] | None = None
+    length: Annotated[int, Field(ge=MIN_LENGTH, le=MAX_LENGTH)] | None = None
+    language: Annotated[str, Field(pattern=_LANGUAGE, max_length=40)] | None = None
+    citation_style: Literal["numeric", "author-year", "pandoc"] | None = None
+    verify: Literal["lexical", "llm"] | None = None
+    bib_all: bool | None = None
+    max_tables: Annotated[int, Field(ge=0)] | None = None
     models: _StageModels | None = None
     prices: dict[str, _Price] | None = None
 

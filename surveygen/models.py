@@ -7,7 +7,7 @@ their results in the run directory and a resumed run can read them back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -270,25 +270,35 @@ class Digest:
 
 @dataclass(frozen=True)
 class Section:
-    """The written text of one outline node, citing papers as ``[@key]``."""
+    """The written text of one part of the survey, citing papers as ``[@key]``.
+
+    ``checks`` counts what the citation check did to it (see stages/verify.py
+    ``CheckCounts``): claims checked, found unsupported, rewritten, citations dropped.
+    """
 
     node_id: str
     text: str
     removed_citations: tuple[str, ...] = field(default=())
+    checks: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "node_id": self.node_id,
             "text": self.text,
             "removed_citations": list(self.removed_citations),
+            "checks": dict(self.checks),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Section:
+        checks = data.get("checks") or {}
+        if not isinstance(checks, dict) or not all(isinstance(v, int) for v in checks.values()):
+            raise ValueError("checks must map names to counts")
         return cls(
             node_id=data["node_id"],
             text=data["text"],
             removed_citations=tuple(data.get("removed_citations") or ()),
+            checks=dict(checks),
         )
 
 

@@ -24,7 +24,7 @@ from surveygen.errors import (
     OutputError,
     RunError,
 )
-from surveygen.models import Digest, Outline, Paper, Section
+from surveygen.models import Digest, Outline, Paper
 from surveygen.rundir import RunDir, default_out_dir, fingerprint, state_name
 from surveygen.stages.mapping import earlier_digests, paper_fingerprint, used_id_floor
 from surveygen.ui import UI, StageProgress
@@ -267,10 +267,10 @@ class Pipeline:
                     outline = user_outline
                     first, made_for = earlier_digests(rd, papers) if self.reuse else ({}, {})
                 digests = await self.map(llm, rd, topic, outline, papers, first, made_for)
-                final, sections = await self.write(llm, rd, outline, digests, library)
+                outcome = await self.write(llm, rd, topic, outline, digests, library)
             finally:
                 await llm.aclose()
-            return self.render(rd, topic, final, sections, digests, library, ledger, plan=outline)
+            return self.render(rd, topic, outcome, digests, library, ledger, plan=outline)
         finally:
             if cache is not None:
                 cache.close()
@@ -560,11 +560,14 @@ class Pipeline:
         self,
         llm: Any,
         rd: RunDir,
+        topic: str,
         outline: Outline,
         digests: Mapping[str, Digest],
         library: Mapping[str, Paper],
-    ) -> tuple[Outline, dict[str, Section]]:
-        from surveygen.stages.write import evidence_by_node, parent_titles, prune, write_section
+    ) -> Any:
+        """Every part of the survey, checked (see surveygen/stages/compose.py)."""
+        from surveygen.stages.compose import Composer, WriteOptions
+        from surveygen.stages.write import evidence_by_node, prune
 
         evidence = evidence_by_node(digests, library)
         final, pruned = prune(outline, set(evidence))
@@ -575,83 +578,65 @@ class Pipeline:
                 for node_id in pruned
             )
             self._warn(
-                f"no paper has evidence for {titles}: left out of survey.md (kept in outline.md)"
+                f"no paper has evidence for {titles}: left out of the survey (kept in outline.md)"
             )
         if not final.leaves():
             raise RunError(
                 "no section of the outline received evidence from any paper",
                 hint="check that --papers matches the topic; logs/calls.jsonl has the answers",
             )
-        parents = parent_titles(final)
-
-        def job(node_id: str) -> Callable[[], Awaitable[Section]]:
-            node = final.find(node_id)
-            assert node is not None
-            # A saved section is reused only when everything its prompt is made from is
-            # unchanged: the survey's title, the node, its parent, and its evidence.
-            version = fingerprint(
-                {
-                    "title": final.title,
-                    "node": [node.id, node.title, node.description],
-                    "parent": parents.get(node_id),
-                    "evidence": [
-                        [e.paper.key, e.paper.title, e.paper.year, e.digest.summary]
-                        + [q.quote for q in e.digest.evidence]
-                        for e in evidence[node_id]
-                    ],
-                }
-            )
-            return lambda: self._saved_or_made(
-                rd,
-                f"state/sections/{state_name(node_id)}.json",
-                version,
-                Section.from_json,
-                lambda: write_section(
-                    llm,
-                    final,
-                    node,
-                    evidence[node_id],
-                    library_keys=library.keys(),
-                    parent_title=parents.get(node_id),
-                ),
-            )
-
-        leaves = [leaf.id for leaf in final.leaves()]
+        settings = self.settings
+        options = WriteOptions(
+            topic=topic,
+            language=settings.language,
+            length=settings.length,
+            verify=settings.verify,
+            max_tables=settings.max_tables,
+            budget_tokens=settings.context_tokens - settings.max_output_tokens,
+        )
         started = time.monotonic()
-        with self.ui.stage("write", len(leaves)) as progress:
-            sections, failures = await run_items(((i, job(i)) for i in leaves), progress)
-        for node_id, reason in sorted(failures.items()):
-            self._warn(f"section {node_id} ({final.find(node_id).title}) left out: {reason}")  # type: ignore[union-attr]
+        composer = Composer(
+            llm,
+            final,
+            evidence,
+            library,
+            digests,
+            options,
+            memo=lambda path, version, load, make: self._saved_or_made(
+                rd, path, version, load, make
+            ),
+            ui=self.ui,
+            warn=self._warn,
+        )
+        outcome = await composer.run()
         self._timed("write", started)
-        if failures:
-            final, more = prune(final, set(sections))
-            self.pruned += more
-        if not sections:
+        if not outcome.sections:
             raise RunError("no section could be written; see the warnings above")
-        return final, sections
+        self.pruned += [n for n in outcome.failures if n not in self.pruned]
+        return outcome
 
     def render(
         self,
         rd: RunDir,
         topic: str,
-        outline: Outline,
-        sections: dict[str, Section],
+        outcome: Any,
         digests: Mapping[str, Digest],
         library: Mapping[str, Paper],
         ledger: Any,
         *,
         plan: Outline,
     ) -> RunResult:
-        """survey.md from the written sections; outline.md from ``plan``, the outline before
-        sections without evidence were left out, so none of it (your edits included) is lost."""
-        from surveygen.stages.render import render_markdown, render_outline_md
+        """The outputs ``--format`` asks for, from the written survey; outline.md from
+        ``plan``, the outline before sections without evidence were left out, so none of it
+        (your edits included) is lost."""
+        from surveygen.stages.render import render_outline_md
+        from surveygen.stages.render_all import render_outputs
 
         started = time.monotonic()
         with self.ui.stage("render", 1) as progress:
-            survey = render_markdown(
-                outline, sections, library, user_dir=self.settings.templates_dir
-            )
-            rd.write_text("survey.md", survey.text)
+            rendered = render_outputs(outcome, library, digests, self.settings)
+            for name, text in rendered.files.items():
+                rd.write_text(name, text)
             rd.write_text(
                 "outline.md", render_outline_md(plan, user_dir=self.settings.templates_dir)
             )
@@ -659,7 +644,8 @@ class Pipeline:
         self._timed("render", started)
         from surveygen.report import build_report
 
-        report = build_report(self, topic, outline, sections, digests, library, survey, ledger)
+        report = build_report(self, topic, outcome, digests, library, rendered, ledger)
         rd.write_json("report.json", report)
-        outputs = [rd.path / "survey.md", rd.path / "outline.md", rd.path / "report.json"]
+        outputs = [rd.path / name for name in rendered.files]
+        outputs += [rd.path / "outline.md", rd.path / "report.json"]
         return RunResult(out_dir=rd.path, outputs=outputs, report=report)

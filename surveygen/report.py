@@ -8,30 +8,39 @@ from collections.abc import Mapping
 from typing import Any
 
 from surveygen import __version__
-from surveygen.models import Digest, Outline, Paper, Section
+from surveygen.models import Digest, Paper
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
 
 
 def build_report(
     pipeline: Any,
     topic: str,
-    outline: Outline,
-    sections: Mapping[str, Section],
+    outcome: Any,
     digests: Mapping[str, Digest],
     library: Mapping[str, Paper],
-    survey: Any,
+    rendered: Any,
     ledger: Any,
 ) -> dict[str, Any]:
-    body = survey.text.split("\n## References", 1)[0]
+    """report.json. Structure, words and duplicates are measured by ``surveygen check`` on
+    the numeric Markdown, so they compare with any other survey checked the same way."""
+    check = rendered.check
+    survey = rendered.measured
+    counts = outcome.counts
     with_evidence = sum(1 for d in digests.values() if d.nodes)
-    removed = sum(len(s.removed_citations) for s in sections.values()) + len(survey.removed)
+    removed = sum(len(s.removed_citations) for s in outcome.sections.values()) + len(survey.removed)
     return {
         "topic": topic,
         "surveygen_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "words": len(re.findall(r"\b\w+\b", body)),
-        "sections": sum(1 for _ in outline.walk()),
-        "leaf_sections": len(outline.leaves()),
-        "depth": outline.depth,
+        "words": check.words,
+        "sections": check.sections,
+        "leaf_sections": len(outcome.outline.leaves()),
+        "depth": check.depth,
+        "language": outcome.doc.language,
+        "length": {**outcome.lengths.to_json(), "written": check.words},
         "papers": {
             **(pipeline.gather_report.to_json() if pipeline.gather_report is not None else {}),
             "kept": len(library),
@@ -48,12 +57,31 @@ def build_report(
         },
         "citations": {
             "distinct_cited": len(survey.cited),
-            "reference_coverage": round(len(survey.cited) / len(library), 4) if library else 0.0,
-            # anything still looking like a [@key] citation after numbering: must be 0
-            "unresolved": len(re.findall(r"\[@[^\]]*\]", survey.text)),
+            "reference_coverage": _rate(len(survey.cited), len(library)),
+            "evidence_coverage": _rate(with_evidence - len(outcome.uncovered), with_evidence),
+            "uncited_with_evidence": outcome.uncovered,
+            "cited_by_revision": outcome.covered_by_revision,
+            # numbers without a reference entry, plus any [@key] left unconverted: must be 0
+            "unresolved": len(check.unresolved) + len(re.findall(r"\[@[^\]]*\]", survey.text)),
             "removed_unknown_keys": removed,
             "removed_numeric_brackets": survey.stray_numeric,
+            "verify": pipeline.settings.verify,
+            "checked": counts.checked,
+            "unsupported_as_written": counts.unsupported,
+            "unsupported_rate": _rate(counts.unsupported, counts.checked),
+            "unsupported_rate_final": outcome.final_unsupported_rate,
+            "check": counts.to_json(),
+            "per_1000_words": check.citations_per_1000_words,
+            "bib_entries": len(rendered.bib_keys),
         },
+        "duplicates": {
+            "sentences": outcome.duplicates[0],
+            "duplicate_sentences_written": outcome.duplicates[1],
+            "duplicate_rate_written": _rate(outcome.duplicates[1], outcome.duplicates[0]),
+            "removed": outcome.duplicates_removed,
+            "duplicate_rate": check.duplicate_sentence_rate,
+        },
+        "tables": outcome.tables,
         "evidence": {
             "kept_quotes": sum(len(n.evidence) for d in digests.values() for n in d.nodes),
             "dropped_quotes": sum(d.dropped_quotes for d in digests.values()),
@@ -96,10 +124,14 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
             if report["papers"].get("found")
             else ""
         )
-        + f", {cites['distinct_cited']} cited "
-        f"(coverage {cites['reference_coverage']:.0%}), {cites['removed_unknown_keys']} unknown "
-        f"citation(s) removed, {report['evidence']['dropped_quotes']} unverifiable quote(s) "
-        "dropped",
+        + f", {cites['distinct_cited']} cited (coverage {cites['reference_coverage']:.0%})",
+        f"citations: {cites['unresolved']} unresolved, {cites['removed_unknown_keys']} unknown "
+        f"key(s) removed, {cites['unsupported_as_written']} of {cites['checked']} unsupported "
+        f"as written ({cites['unsupported_rate']:.0%}), {cites['check']['rewritten']} "
+        f"sentence(s) rewritten, {cites['check']['dropped']} citation(s) dropped; "
+        f"{report['evidence']['dropped_quotes']} unverifiable quote(s) dropped",
+        f"duplicates: {report['duplicates']['removed']} repeated sentence(s) removed, "
+        f"rate now {report['duplicates']['duplicate_rate']:.1%}",
         *_outline_line(report),
         f"llm: {llm['calls']} calls, {llm['cache_hits']} cache hits, {llm['tokens_in']} tokens in, "
         f"{llm['tokens_out']} out, ${llm['cost_usd']:.4f}",

@@ -16,8 +16,10 @@ import zlib
 import scripted_ask
 import scripted_refine
 import scripted_skeleton
+import scripted_tables
+import scripted_write
 
-FAKE_KEY = "invented2099paper"
+FAKE_KEY = scripted_write.FAKE_KEY
 FABRICATED_QUOTE = "this sentence was never written by the authors of the paper"
 
 
@@ -137,20 +139,6 @@ def digest_collapse_answer(body: dict) -> str:
     return json.dumps({"relevant": relevant, "suggestions": []})
 
 
-def write_answer(body: dict) -> str:
-    text = _text(body)
-    title = re.search(r"Section to write: (.+)", text).group(1).strip()
-    keys = list(dict.fromkeys(re.findall(r"<<<evidence\n\[@([^\]\s]+)\]", text)))
-    first = keys[0]
-    cites = "; ".join(f"@{k}" for k in keys)
-    return (
-        f"Work on {title.lower()} builds on several complementary ideas [{cites}]. "
-        f"One line of work introduces a dedicated method [@{first}], while another claims "
-        f"results that no paper in the library reports [@{FAKE_KEY}].\n\n"
-        f"A remaining limitation is the cost of retrieval at scale [@{first}]."
-    )
-
-
 SCRIPTED_QUERIES = [
     "dense passage retrieval",
     "retrieval augmented generation evaluation",
@@ -176,7 +164,13 @@ def screen_answer(body: dict) -> str:
 
 def pipeline_responder(body: dict) -> str:
     """Route a request to the answer for its stage, recognised by the prompt's task line."""
-    for module in (scripted_skeleton, scripted_refine, scripted_ask):
+    for module in (
+        scripted_skeleton,
+        scripted_refine,
+        scripted_ask,
+        scripted_tables,
+        scripted_write,
+    ):
         answer = module.answer(body)
         if answer is not None:
             return answer
@@ -191,6 +185,4 @@ def pipeline_responder(body: dict) -> str:
         return digest_collapse_answer(body)
     if "split into numbered sentences" in text:
         return digest_answer(body)
-    if "Section to write:" in text:
-        return write_answer(body)
     raise AssertionError(f"unrecognised prompt: {text[:200]!r}")

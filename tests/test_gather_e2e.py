@@ -135,7 +135,7 @@ def failing_writer(failing: dict[str, bool]):
 
     def responder(body: dict) -> str:
         text = "\n".join(m["content"] for m in body["messages"])
-        if failing["write"] and "Section to write" in text:
+        if failing["write"] and "Task: write the body of this section" in text:
             raise RuntimeError("the section writer is down")
         return pipeline_responder(body)
 
@@ -290,12 +290,15 @@ def test_resume_reuses_the_gathered_library(arxiv, workdir):
         assert first.exit_code == 1  # no section could be written
         failing["write"] = False
         arxiv.clear_requests()
-        before = len(llm.chat_requests())
+        logged = len((out / "logs" / "calls.jsonl").read_text().splitlines())
         resumed = write(llm, out, "--resume")
         assert resumed.exit_code == 0, resumed.stderr
         assert arxiv.requests == []  # the library was not gathered again
-        new = prompt_texts(llm)[before:]
-        assert new and all("Section to write" in text for text in new)
+        lines = (out / "logs" / "calls.jsonl").read_text().splitlines()[logged:]
+        sent = [json.loads(line) for line in lines if not json.loads(line)["cache_hit"]]
+        # only the writing was left to do: nothing before it is asked again
+        assert sent and {c["stage"] for c in sent} == {"write"}
+        assert any(c["prompt"] == "write" for c in sent)
 
 
 # --- arXiv down -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ nested shapes the templates read (``paper.abstract``, ``node.description``, ...)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -20,7 +21,15 @@ import pytest
 from surveygen.ask import AskEvidence, AskFindings, describe_findings, library_lines
 from surveygen.ask import paper_sentences as ask_sentences
 from surveygen.llm.prompts import Prompt, available_prompts, fence, render_prompt
-from surveygen.models import Digest, Outline, OutlineNode, Paper, Suggestion
+from surveygen.models import (
+    Digest,
+    Evidence,
+    NodeDigest,
+    Outline,
+    OutlineNode,
+    Paper,
+    Suggestion,
+)
 from surveygen.outline_tree import MAX_DEPTH, outline_text
 from surveygen.resources import resource_dir
 from surveygen.stages.digest import digest_targets, number_sentences, paper_sentences
@@ -34,7 +43,23 @@ from surveygen.stages.refine_prompts import (
     proposal_input,
 )
 from surveygen.stages.skeleton import Fragment, paper_briefs
-from surveygen.stages.write import LANGUAGE, MAX_WORDS, MIN_WORDS
+from surveygen.stages.tables import table_context
+from surveygen.stages.write import SectionEvidence
+from surveygen.stages.write_prompts import (
+    EvidenceItem,
+    FixItem,
+    abstract_context,
+    conclusion_context,
+    cover_context,
+    fix_context,
+    headings_context,
+    intro_context,
+    leaf_context,
+    parent_context,
+    verify_context,
+)
+
+LANGUAGE = "English"
 
 TOPIC = "Retrieval-augmented generation for open-domain question answering"
 
@@ -149,36 +174,118 @@ def _digest_collapse_context(
     return {**context, "results": [json.dumps(note)], "final": True}
 
 
+WRITE_ITEMS = (
+    EvidenceItem(
+        "lewis2020retrieval",
+        PAPERS[0].title,
+        2020,
+        "Jointly trains a dense retriever and a seq2seq generator.",
+        ("We combine a parametric generator with a non-parametric dense index",),
+    ),
+    EvidenceItem(
+        "anon_nd_untitled",
+        PAPERS[2].title,
+        None,
+        "Finds retrieval helps small models most.",
+        ("Retrieval helps small models more than large ones.",),
+    ),
+)
+WRITE_NODE = OutlineNode("n3", "Dense retrieval", "Trace the evolution.")
+
+
 def _write_context(quotes: tuple[str, ...] = ()) -> dict[str, Any]:
-    evidence = [
-        {
-            "key": "lewis2020retrieval",
-            "title": PAPERS[0].title,
-            "year": 2020,
-            "summary": "Jointly trains a dense retriever and a seq2seq generator.",
-            "quotes": [
-                f'- "{q}"'
-                for q in quotes
-                or ("We combine a parametric generator with a non-parametric dense index",)
-            ],
-        },
-        {
-            "key": "anon_nd_untitled",
-            "title": PAPERS[2].title,
-            "year": None,
-            "summary": "Finds retrieval helps small models most.",
-            "quotes": ['- "Retrieval helps small models more than large ones."'],
-        },
-    ]
-    return {
-        "language": LANGUAGE,
-        "survey_title": OUTLINE.title,
-        "parent_title": "Retrievers",
-        "section": {"title": "Dense retrieval", "description": "Trace the evolution."},
-        "evidence": evidence,
-        "min_words": MIN_WORDS,
-        "max_words": MAX_WORDS,
-    }
+    items = list(WRITE_ITEMS)
+    if quotes:
+        items[0] = dataclasses.replace(items[0], quotes=quotes)
+    return leaf_context(
+        survey_title=OUTLINE.title,
+        node=WRITE_NODE,
+        parent_title="Retrievers",
+        items=items,
+        words=320,
+        language="English",
+        budget_tokens=8000,
+    )
+
+
+def _write_parent_context() -> dict[str, Any]:
+    return parent_context(
+        survey_title=OUTLINE.title,
+        node=OUTLINE.sections[0],
+        children=[
+            ("Sparse retrieval", "BM25 remains strong [@karpukhin2020dense]."),
+            ("Dense retrieval", "Dual encoders learn the index [@lewis2020retrieval]."),
+        ],
+        words=150,
+        language="English",
+        budget_tokens=8000,
+    )
+
+
+def _write_intro_context() -> dict[str, Any]:
+    return intro_context(
+        topic=TOPIC,
+        outline=OUTLINE,
+        items=WRITE_ITEMS,
+        words=500,
+        language="English",
+        budget_tokens=8000,
+    )
+
+
+def _write_conclusion_context() -> dict[str, Any]:
+    return conclusion_context(
+        survey_title=OUTLINE.title,
+        sections=[("Retrievers", "Dual encoders learn the index [@lewis2020retrieval].")],
+        words=300,
+        language="English",
+        budget_tokens=8000,
+    )
+
+
+def _write_abstract_context() -> dict[str, Any]:
+    return abstract_context(
+        survey_title=OUTLINE.title,
+        section_titles=["Retrievers", "Generators"],
+        introduction="Retrieval grounds generation.",
+        conclusion="Evaluation remains open.",
+        words=200,
+        language="English",
+        budget_tokens=8000,
+    )
+
+
+def _write_fix_context() -> dict[str, Any]:
+    item = FixItem(
+        1,
+        "RAG improves accuracy by 37% [@lewis2020retrieval].",
+        (("lewis2020retrieval", PAPERS[0].title, ("RAG models set the state of the art.",)),),
+    )
+    return fix_context([item], language="English", budget_tokens=8000)
+
+
+def _write_cover_context() -> dict[str, Any]:
+    return cover_context(
+        section_title="Dense retrieval",
+        paragraphs=["Dual encoders learn the index [@lewis2020retrieval].", "Costs remain."],
+        items=WRITE_ITEMS[1:],
+        language="English",
+        budget_tokens=8000,
+    )
+
+
+def _write_verify_context() -> dict[str, Any]:
+    return verify_context(
+        claim="RAG sets the state of the art on open-domain QA.",
+        key="lewis2020retrieval",
+        title=PAPERS[0].title,
+        passages=["RAG models set the state of the art on three open-domain QA tasks."],
+        budget_tokens=8000,
+    )
+
+
+def _write_headings_context() -> dict[str, Any]:
+    return headings_context({"n1": "Retrievers", "abstract": "Abstract"}, language="German")
 
 
 def _queries_context() -> dict[str, Any]:
@@ -271,6 +378,17 @@ def _refine_judge_context(papers: tuple[Paper, ...] = PAPERS) -> dict[str, Any]:
     return judge_context(TOPIC, OUTLINE, {p.key: p for p in papers}, [p.key for p in papers])
 
 
+def _write_table_context() -> dict[str, Any]:
+    evidence = [
+        SectionEvidence(p, NodeDigest("n3", f"Studies {p.title}.", (Evidence(p.abstract, 0),), 4))
+        for p in PAPERS
+    ]
+    node = OUTLINE.sections[0].children[1]
+    return table_context(
+        survey_title=OUTLINE.title, node=node, evidence=evidence, language=LANGUAGE
+    )
+
+
 # One fixture context per bundled prompt. A new prompts/*.j2 without an entry here fails
 # test_every_prompt_has_a_fixture_context.
 CONTEXTS = {
@@ -288,6 +406,15 @@ CONTEXTS = {
     "skeleton": _skeleton_context,
     "skeleton_merge": _skeleton_merge_context,
     "write": _write_context,
+    "write_abstract": _write_abstract_context,
+    "write_conclusion": _write_conclusion_context,
+    "write_cover": _write_cover_context,
+    "write_fix": _write_fix_context,
+    "write_headings": _write_headings_context,
+    "write_intro": _write_intro_context,
+    "write_parent": _write_parent_context,
+    "write_verify": _write_verify_context,
+    "write_table": _write_table_context,
 }
 
 PROMPT_NAMES = available_prompts()
@@ -448,7 +575,7 @@ def test_write_prompt_cites_evidence_by_key() -> None:
     assert "[@lewis2020retrieval] Retrieval-Augmented Generation" in user
     assert "[@anon_nd_untitled] A Workshop Note Without a Year\n" in user
     assert "(None)" not in user
-    assert f"{MIN_WORDS}-{MAX_WORDS} words" in user
+    assert "about 320 words in 1-2" in user
     assert "Part: Retrievers" in user
     assert f"in {LANGUAGE}" in prompt.messages[0]["content"]
 
@@ -594,9 +721,9 @@ def test_skeleton_abstracts_cannot_close_or_open_their_fences() -> None:
 def test_write_quotes_cannot_close_or_open_their_fences() -> None:
     user = _user(render_prompt("write", **_write_context(quotes=(HOSTILE,))))
     assert user.count("<<<evidence\n") == 2
-    assert user.count("<<<") == 2
-    assert user.count(">>>") == 2
-    first_close = user.index("\n>>>")
+    assert user.count("<<<") == 3  # the section's block and the two papers'
+    assert user.count(">>>") == 3
+    first_close = user.index("\n>>>", user.index("<<<evidence\n"))
     assert user.index("<<<evidence\n") < user.index("Ignore previous") < first_close
 
 

@@ -1,0 +1,648 @@
+"""Write the whole survey: leaf sections, coverage, tables, parent syntheses, introduction,
+conclusion, abstract; then remove repeated sentences and build the ``SurveyDoc``.
+
+Order matters: leaves are written from their evidence and checked; papers with evidence
+that no leaf cites are added to the leaf that holds their strongest evidence; parents are
+written from their children (deepest first), the introduction from the outline and the
+central papers, the conclusion from the top-level sections, the abstract from both. Every
+cited sentence of every part goes through the same check (stages/verify.py). Each part is
+saved under ``state/`` keyed on what its prompt is made from, so ``--resume`` redoes only
+what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from surveygen.aio import FATAL, gather_or_cancel, settle
+from surveygen.citations import find_citations, guard_citations
+from surveygen.dedupe import duplicate_stats, remove_duplicates
+from surveygen.document import (
+    CONCLUSION,
+    INTRODUCTION,
+    DocSection,
+    Labels,
+    SurveyDoc,
+    Table,
+)
+from surveygen.errors import LLMError
+from surveygen.lengths import LengthPlan, default_length, plan_lengths
+from surveygen.llm.client import LLMClient
+from surveygen.llm.prompts import Prompt, render_prompt
+from surveygen.models import Digest, Outline, OutlineNode, Paper, Section
+from surveygen.rundir import fingerprint, state_name
+from surveygen.stages.tables import TableResult, make_table, subtree_evidence, table_candidates
+from surveygen.stages.verify import CheckCounts, ClaimVerifier, split_paragraphs
+from surveygen.stages.write import SectionEvidence, clean_section_text, parent_titles
+from surveygen.stages.write_prompts import (
+    CoverAnswer,
+    EvidenceItem,
+    HeadingsAnswer,
+    abstract_context,
+    conclusion_context,
+    cover_context,
+    headings_context,
+    intro_context,
+    leaf_context,
+    parent_context,
+)
+from surveygen.support import SupportChecker, claims, evidence_passages
+
+T = TypeVar("T")
+STAGE = "write"
+INTRO_PAPERS = 20
+ENGLISH = {"english", "en", "en-us", "en-gb", "british english", "american english"}
+
+# memo(state path, version, load, make): the saved item when its version matches, else made.
+Memo = Callable[[str, str, Callable[[dict[str, Any]], Any], Callable[[], Awaitable[Any]]], Any]
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    topic: str
+    language: str = "English"
+    length: int | None = None
+    verify: str = "lexical"
+    max_tables: int = 4
+    budget_tokens: int = 28000  # the model's context minus its answer
+
+
+@dataclass
+class WriteOutcome:
+    doc: SurveyDoc
+    outline: Outline  # the outline actually written (leaves without a section left out)
+    sections: dict[str, Section]
+    lengths: LengthPlan
+    counts: CheckCounts = field(default_factory=CheckCounts)
+    failures: dict[str, str] = field(default_factory=dict)
+    uncovered: list[str] = field(default_factory=list)  # papers with evidence, never cited
+    covered_by_revision: list[str] = field(default_factory=list)
+    duplicates: tuple[int, int] = (0, 0)  # (sentences, duplicates) before removal
+    duplicates_removed: int = 0
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    translated_headings: bool = False
+    final_unsupported_rate: float = 0.0  # word-overlap check over the final texts
+
+
+@dataclass(frozen=True)
+class _SavedTable:
+    table: Table | None
+    reason: str
+    cells_blanked: int = 0
+    rows_dropped: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table.to_json() if self.table else None,
+            "reason": self.reason,
+            "cells_blanked": self.cells_blanked,
+            "rows_dropped": self.rows_dropped,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _SavedTable:
+        table = data["table"]
+        return cls(
+            Table.from_json(table) if table is not None else None,
+            str(data["reason"]),
+            int(data.get("cells_blanked", 0)),
+            int(data.get("rows_dropped", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class _SavedHeadings:
+    headings: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"headings": self.headings}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _SavedHeadings:
+        headings = data["headings"]
+        if not all(isinstance(v, str) for v in headings.values()):
+            raise ValueError("headings must be strings")
+        return cls(dict(headings))
+
+
+def _version(prompt: Prompt, **extra: Any) -> str:
+    return fingerprint({"prompt": list(prompt.messages), **extra})
+
+
+def _item(evidence: SectionEvidence) -> EvidenceItem:
+    return EvidenceItem(
+        evidence.paper.key,
+        evidence.paper.title,
+        evidence.paper.year,
+        evidence.digest.summary,
+        tuple(q.quote for q in evidence.digest.evidence),
+    )
+
+
+def evidence_weight(items: Sequence[SectionEvidence]) -> float:
+    """How much a leaf has to say: papers, weighted by confidence and quotes."""
+    return sum(e.digest.confidence / 5 * (1 + 0.25 * len(e.digest.evidence)) for e in items)
+
+
+def owners(evidence: Mapping[str, Sequence[SectionEvidence]], leaves: Sequence[str]) -> dict:
+    """Each paper's home leaf: where its evidence is strongest (confidence, then quotes)."""
+    best: dict[str, tuple[tuple[int, int, int], str]] = {}
+    for rank, leaf in enumerate(leaves):
+        for e in evidence.get(leaf, ()):
+            score = (e.digest.confidence, len(e.digest.evidence), -rank)
+            if e.paper.key not in best or score > best[e.paper.key][0]:
+                best[e.paper.key] = (score, leaf)
+    return {key: leaf for key, (_, leaf) in best.items()}
+
+
+class Composer:
+    """Writes one survey; the pipeline supplies the LLM, the state memo and the UI."""
+
+    def __init__(
+        self,
+        llm: LLMClient,
+        outline: Outline,
+        evidence: Mapping[str, Sequence[SectionEvidence]],
+        library: Mapping[str, Paper],
+        digests: Mapping[str, Digest],
+        options: WriteOptions,
+        *,
+        memo: Memo,
+        ui: Any,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.llm = llm
+        self.outline = outline
+        self.evidence = evidence
+        self.library = library
+        self.options = options
+        self.memo = memo
+        self.ui = ui
+        self.warn = warn
+        passages = {
+            key: evidence_passages(paper, digests.get(key)) for key, paper in library.items()
+        }
+        self.checker = SupportChecker(passages)
+        self.verifier = ClaimVerifier(
+            llm,
+            self.checker,
+            library,
+            passages,
+            mode=options.verify,
+            language=options.language,
+            budget_tokens=options.budget_tokens,
+        )
+        self.counts = CheckCounts()
+        self.failures: dict[str, str] = {}
+        cited_papers = {e.paper.key for items in evidence.values() for e in items}
+        total = options.length or default_length(len(cited_papers))
+        weights = {leaf.id: evidence_weight(evidence.get(leaf.id, ())) for leaf in outline.leaves()}
+        self.lengths = plan_lengths(outline, weights, total)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _text(self, prompt: Prompt, item: str) -> str:
+        return clean_section_text(await self.llm.text(prompt, stage=STAGE, item=item))
+
+    async def _checked(self, node_id: str, raw: str, known: Sequence[str] | None = None) -> Section:
+        """Guard ``raw``'s keys (library keys, or ``known``), then check its citations."""
+        guarded = guard_citations(raw, self.library.keys() if known is None else known)
+        text, counts = await self.verifier.verify(guarded.text, item=node_id)
+        return Section(node_id, text, guarded.removed, counts.to_json())
+
+    async def _jobs(
+        self, stage: str, jobs: Mapping[str, Callable[[], Awaitable[T]]]
+    ) -> tuple[dict[str, T], dict[str, str]]:
+        results: dict[str, T] = {}
+        failures: dict[str, str] = {}
+        with self.ui.stage(stage, len(jobs)) as progress:
+
+            async def one(key: str, job: Callable[[], Awaitable[T]]) -> None:
+                try:
+                    outcome = await settle(job)
+                finally:
+                    progress.advance()
+                if isinstance(outcome, LLMError):
+                    failures[key] = outcome.message
+                else:
+                    results[key] = outcome
+
+            await gather_or_cancel(one(k, j) for k, j in jobs.items())
+        return results, failures
+
+    def _title(self, node_id: str) -> str:
+        node = self.outline.find(node_id)
+        return node.title if node is not None else node_id
+
+    # ------------------------------------------------------------------ parts
+
+    def _leaf_job(self, node: OutlineNode, parent: str | None) -> Callable[[], Awaitable[Section]]:
+        items = [_item(e) for e in self.evidence[node.id]]
+        prompt = render_prompt(
+            "write",
+            **leaf_context(
+                survey_title=self.outline.title,
+                node=node,
+                parent_title=parent,
+                items=items,
+                words=self.lengths.words(node.id),
+                language=self.options.language,
+                budget_tokens=self.options.budget_tokens,
+            ),
+        )
+
+        async def make() -> Section:
+            return await self._checked(node.id, await self._text(prompt, node.id))
+
+        version = _version(prompt, verify=self.options.verify)
+        path = f"state/sections/{state_name(node.id)}.json"
+        return lambda: self.memo(path, version, Section.from_json, make)
+
+    async def leaves(self) -> dict[str, Section]:
+        parents = parent_titles(self.outline)
+        jobs = {
+            leaf.id: self._leaf_job(leaf, parents.get(leaf.id)) for leaf in self.outline.leaves()
+        }
+        sections, failures = await self._jobs("write", jobs)
+        for node_id, reason in sorted(failures.items()):
+            self.warn(f"section {node_id} ({self._title(node_id)}) left out: {reason}")
+        self.failures.update(failures)
+        return sections
+
+    def _cover_job(self, section: Section, keys: Sequence[str]) -> Callable[[], Awaitable[Section]]:
+        by_key = {e.paper.key: e for e in self.evidence[section.node_id]}
+        prompt = render_prompt(
+            "write_cover",
+            **cover_context(
+                section_title=self._title(section.node_id),
+                paragraphs=split_paragraphs(section.text),
+                items=[_item(by_key[k]) for k in keys],
+                language=self.options.language,
+                budget_tokens=self.options.budget_tokens,
+            ),
+        )
+
+        async def make() -> Section:
+            answer = await self.llm.structured(
+                prompt, CoverAnswer, stage=STAGE, item=f"{section.node_id}:cover"
+            )
+            additions = [
+                (a.key, a.paragraph, a.sentence) for a in answer.additions if a.key in keys
+            ]
+            text, counts, _ = await self.verifier.add_sentences(
+                section.text, additions, item=section.node_id
+            )
+            merged = CheckCounts()
+            merged.add(section.checks)
+            merged.add(counts)
+            return Section(section.node_id, text, section.removed_citations, merged.to_json())
+
+        version = _version(prompt, verify=self.options.verify, text=section.text)
+        path = f"state/coverage/{state_name(section.node_id)}.json"
+        return lambda: self.memo(path, version, Section.from_json, make)
+
+    async def cover(self, sections: dict[str, Section]) -> list[str]:
+        """Revise once each section that owns a paper no section cites; returns the keys
+        the revisions cited."""
+        cited = {k for s in sections.values() for k in find_citations(s.text)}
+        home = owners(self.evidence, [leaf for leaf in sections])
+        missing: dict[str, list[str]] = {}
+        for key, leaf in home.items():
+            if key not in cited:
+                missing.setdefault(leaf, []).append(key)
+        if not missing:
+            return []
+        jobs = {leaf: self._cover_job(sections[leaf], keys) for leaf, keys in missing.items()}
+        revised, failures = await self._jobs("cite", jobs)
+        for node_id, reason in sorted(failures.items()):
+            self.warn(f"section {node_id} could not be revised to cite its papers: {reason}")
+        sections.update(revised)
+        now = {k for s in revised.values() for k in find_citations(s.text)}
+        return sorted(k for keys in missing.values() for k in keys if k in now)
+
+    async def tables(self) -> dict[str, _SavedTable]:
+        if self.options.max_tables <= 0:
+            return {}
+        ids = table_candidates(self.outline, self.evidence, self.options.max_tables)
+
+        def job(node_id: str) -> Callable[[], Awaitable[_SavedTable]]:
+            node = self.outline.find(node_id)
+            assert node is not None
+            items = subtree_evidence(node, self.evidence)
+
+            async def make() -> _SavedTable:
+                result: TableResult = await make_table(
+                    self.llm,
+                    survey_title=self.outline.title,
+                    node=node,
+                    evidence=items,
+                    language=self.options.language,
+                    supported=lambda cell, key: self.checker.check(cell, key).supported,
+                )
+                return _SavedTable(
+                    result.table, result.reason, result.cells_blanked, result.rows_dropped
+                )
+
+            version = fingerprint(
+                {
+                    "node": [node.id, node.title, node.description],
+                    "language": self.options.language,
+                    "evidence": [_item(e).to_context() for e in items],
+                }
+            )
+            path = f"state/tables/{state_name(node_id)}.json"
+            return lambda: self.memo(path, version, _SavedTable.from_json, make)
+
+        made, failures = await self._jobs("tables", {i: job(i) for i in ids})
+        for node_id, reason in sorted(failures.items()):
+            self.warn(f"no table for {node_id} ({self._title(node_id)}): {reason}")
+        return made
+
+    async def parents(self, sections: dict[str, Section]) -> None:
+        """Parent syntheses, deepest first, each from its children's texts."""
+        levels: dict[int, list[OutlineNode]] = {}
+        for node, depth in self.outline.walk():
+            if not node.is_leaf:
+                levels.setdefault(depth, []).append(node)
+        for depth in sorted(levels, reverse=True):
+            jobs = {node.id: self._parent_job(node, sections) for node in levels[depth]}
+            made, failures = await self._jobs("synthesis", jobs)
+            for node_id, reason in sorted(failures.items()):
+                self.warn(f"no opening for {node_id} ({self._title(node_id)}): {reason}")
+            sections.update(made)
+
+    def _parent_job(
+        self, node: OutlineNode, sections: Mapping[str, Section]
+    ) -> Callable[[], Awaitable[Section]]:
+        children = [(c.title, sections[c.id].text) for c in node.children if c.id in sections]
+        known = sorted({k for _, text in children for k in find_citations(text)})
+        prompt = render_prompt(
+            "write_parent",
+            **parent_context(
+                survey_title=self.outline.title,
+                node=node,
+                children=children,
+                words=self.lengths.words(node.id),
+                language=self.options.language,
+                budget_tokens=self.options.budget_tokens,
+            ),
+        )
+
+        async def make() -> Section:
+            return await self._checked(node.id, await self._text(prompt, node.id), known)
+
+        version = _version(prompt, verify=self.options.verify)
+        return lambda: self.memo(
+            f"state/sections/{state_name(node.id)}.json", version, Section.from_json, make
+        )
+
+    def _central_papers(self) -> list[EvidenceItem]:
+        """Papers by the weight of their evidence over the survey, heaviest first."""
+        weight: dict[str, float] = {}
+        best: dict[str, SectionEvidence] = {}
+        for items in self.evidence.values():
+            for e in items:
+                weight[e.paper.key] = weight.get(e.paper.key, 0.0) + e.digest.confidence
+                if (
+                    e.paper.key not in best
+                    or e.digest.confidence > best[e.paper.key].digest.confidence
+                ):
+                    best[e.paper.key] = e
+        ranked = sorted(weight, key=lambda k: (-weight[k], k))[:INTRO_PAPERS]
+        return [_item(best[k]) for k in ranked]
+
+    async def frame(self, sections: dict[str, Section]) -> str:
+        """Introduction and conclusion (into ``sections``), then the abstract (returned)."""
+        opts = self.options
+        intro_prompt = render_prompt(
+            "write_intro",
+            **intro_context(
+                topic=opts.topic,
+                outline=self.outline,
+                items=self._central_papers(),
+                words=self.lengths.introduction,
+                language=opts.language,
+                budget_tokens=opts.budget_tokens,
+            ),
+        )
+        tops = [
+            (node.title, sections[node.id].text)
+            for node in self.outline.sections
+            if node.id in sections
+        ]
+        # The conclusion may cite what the survey cites (it reads the top-level sections).
+        known = sorted({k for section in sections.values() for k in find_citations(section.text)})
+        conclusion_prompt = render_prompt(
+            "write_conclusion",
+            **conclusion_context(
+                survey_title=self.outline.title,
+                sections=tops,
+                words=self.lengths.conclusion,
+                language=opts.language,
+                budget_tokens=opts.budget_tokens,
+            ),
+        )
+
+        def part(node_id: str, prompt: Prompt, keys: Sequence[str] | None):
+            async def make() -> Section:
+                return await self._checked(node_id, await self._text(prompt, node_id), keys)
+
+            version = _version(prompt, verify=opts.verify)
+            return lambda: self.memo(
+                f"state/sections/{node_id}.json", version, Section.from_json, make
+            )
+
+        made, failures = await self._jobs(
+            "frame",
+            {
+                INTRODUCTION: part(INTRODUCTION, intro_prompt, None),
+                CONCLUSION: part(CONCLUSION, conclusion_prompt, known),
+            },
+        )
+        for node_id, reason in sorted(failures.items()):
+            self.warn(f"the {node_id} could not be written: {reason}")
+        sections.update(made)
+        abstract_prompt = render_prompt(
+            "write_abstract",
+            **abstract_context(
+                survey_title=self.outline.title,
+                section_titles=[n.title for n in self.outline.sections],
+                introduction=made[INTRODUCTION].text if INTRODUCTION in made else "",
+                conclusion=made[CONCLUSION].text if CONCLUSION in made else "",
+                words=self.lengths.abstract,
+                language=opts.language,
+                budget_tokens=opts.budget_tokens,
+            ),
+        )
+
+        async def make_abstract() -> Section:
+            text = await self._text(abstract_prompt, "abstract")
+            return Section("abstract", guard_citations(text, ()).text)  # an abstract cites none
+
+        try:
+            abstract = await self.memo(
+                "state/sections/abstract.json",
+                _version(abstract_prompt),
+                Section.from_json,
+                make_abstract,
+            )
+        except FATAL:
+            raise
+        except LLMError as exc:
+            self.warn(f"the abstract could not be written: {exc.message}")
+            return ""
+        return abstract.text
+
+    async def headings(self) -> dict[str, str]:
+        """Headings and fixed labels in the survey's language (one call), English on failure."""
+        if self.options.language.strip().lower() in ENGLISH:
+            return {}
+        source = {"title": self.outline.title}
+        source.update({node.id: node.title for node, _ in self.outline.walk()})
+        source.update(
+            {
+                INTRODUCTION: "Introduction",
+                CONCLUSION: "Conclusion",
+                "abstract": "Abstract",
+                "references": "References",
+                "paper": "Paper",
+                "table": "Table",
+            }
+        )
+        prompt = render_prompt(
+            "write_headings", **headings_context(source, language=self.options.language)
+        )
+
+        async def make() -> _SavedHeadings:
+            answer = await self.llm.structured(prompt, HeadingsAnswer, stage=STAGE, item="headings")
+            got = {h.id: " ".join(h.text.split()) for h in answer.headings}
+            return _SavedHeadings({k: got[k] for k in source if got.get(k)})
+
+        try:
+            saved = await self.memo(
+                "state/headings.json", _version(prompt), _SavedHeadings.from_json, make
+            )
+        except FATAL:
+            raise
+        except LLMError as exc:
+            self.warn(f"headings stay in English: translating them failed ({exc.message})")
+            return {}
+        return saved.headings
+
+    # ------------------------------------------------------------------ the whole
+
+    async def run(self) -> WriteOutcome:
+        sections = await self.leaves()
+        if not sections:
+            return WriteOutcome(
+                SurveyDoc(self.outline.title, "", ()),
+                self.outline,
+                {},
+                self.lengths,
+                failures=self.failures,
+            )
+        if len(sections) < len(self.outline.leaves()):
+            from surveygen.stages.write import prune
+
+            self.outline, _ = prune(self.outline, set(sections))
+        covered = await self.cover(sections)
+        tables = await self.tables()
+        await self.parents(sections)
+        abstract = await self.frame(sections)
+        headings = await self.headings()
+        outcome = WriteOutcome(
+            SurveyDoc(self.outline.title, abstract, ()),
+            self.outline,
+            sections,
+            self.lengths,
+            failures=self.failures,
+            covered_by_revision=covered,
+        )
+        self._finish(outcome, sections, tables, headings)
+        return outcome
+
+    def _finish(
+        self,
+        outcome: WriteOutcome,
+        sections: dict[str, Section],
+        tables: Mapping[str, _SavedTable],
+        headings: Mapping[str, str],
+    ) -> None:
+        order = [INTRODUCTION] + [node.id for node, _ in self.outline.walk()] + [CONCLUSION]
+        order = [i for i in order if i in sections]
+        # A repeated sentence is removed from the part written later from the others: the
+        # leaves keep theirs; parents, introduction and conclusion lose theirs.
+        leaves = {leaf.id for leaf in self.outline.leaves()}
+        priority = [i for i in order if i in leaves] + [i for i in order if i not in leaves]
+        texts = [sections[i].text for i in priority]
+        outcome.duplicates = duplicate_stats(texts)
+        deduped, removed = remove_duplicates(texts)
+        # A part made only of repeats keeps them: an empty heading would read worse.
+        emptied = {i for i, text in enumerate(deduped) if not text.strip() and texts[i].strip()}
+        deduped = [texts[i] if i in emptied else text for i, text in enumerate(deduped)]
+        outcome.duplicates_removed = sum(1 for d in removed if d.text_index not in emptied)
+        final = dict(zip(priority, deduped, strict=True))
+        kept = [final[i] for i in order]
+        for section in sections.values():
+            self.counts.add(section.checks)
+        outcome.counts = self.counts
+        levels = {node.id: level for node, level in self.outline.walk()}
+        titles = {node.id: node.title for node, _ in self.outline.walk()}
+        titles.update({INTRODUCTION: "Introduction", CONCLUSION: "Conclusion"})
+        doc_sections = []
+        for node_id in order:
+            saved = tables.get(node_id)
+            doc_sections.append(
+                DocSection(
+                    id=node_id,
+                    title=headings.get(node_id, titles[node_id]),
+                    level=levels.get(node_id, 1),
+                    text=final[node_id],
+                    table=saved.table if saved is not None else None,
+                )
+            )
+        pairs = unsupported = 0
+        for text in kept:
+            for claim in claims(text):
+                for key in claim.keys:
+                    pairs += 1
+                    unsupported += not self.checker.check(claim.plain, key).supported
+        outcome.final_unsupported_rate = round(unsupported / pairs, 4) if pairs else 0.0
+        cited = {k for text in kept for k in find_citations(text)}
+        cited |= {row.key for s in doc_sections if s.table for row in s.table.rows}
+        with_evidence = {e.paper.key for items in self.evidence.values() for e in items}
+        outcome.uncovered = sorted(with_evidence - cited)
+        outcome.tables = [
+            {
+                "node_id": node_id,
+                "kept": saved.table is not None,
+                "reason": saved.reason,
+                "rows": len(saved.table.rows) if saved.table else 0,
+                "cells_blanked": saved.cells_blanked,
+                "rows_dropped": saved.rows_dropped,
+            }
+            for node_id, saved in tables.items()
+        ]
+        outcome.translated_headings = bool(headings)
+        labels = Labels(
+            abstract=headings.get("abstract", "Abstract"),
+            references=headings.get("references", "References"),
+            paper=headings.get("paper", "Paper"),
+            table=headings.get("table", "Table"),
+        )
+        outcome.sections = {
+            i: Section(i, final[i], sections[i].removed_citations, sections[i].checks)
+            for i in order
+        }
+        outcome.doc = SurveyDoc(
+            title=headings.get("title", self.outline.title),
+            abstract=outcome.doc.abstract,
+            sections=tuple(doc_sections),
+            labels=labels,
+            language=self.options.language,
+        )
+
+
+__all__ = ["Composer", "WriteOptions", "WriteOutcome", "evidence_weight", "owners"]
