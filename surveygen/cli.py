@@ -268,6 +268,8 @@ def write(
                 for layer in plan["refine_layers"]:
                     parts = ", ".join(f"{k} {v}" for k, v in layer.items() if k != "layer")
                     click.echo(f"  layer {layer.get('layer', '?')}: {parts}")
+            if stage == "write":
+                click.echo("  " + ", ".join(f"{k} {v}" for k, v in plan["write_calls"].items()))
         click.echo(f"total: at most {plan['total_upper_bound']} calls (plus retries and repairs)")
         return
     for line in summary_lines(result.report):

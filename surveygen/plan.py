@@ -166,6 +166,34 @@ def planning_paper(candidate: Candidate, *, full_text: bool) -> tuple[Paper, boo
     return paper, not fetched
 
 
+def write_plan(outline: Outline, settings: Settings, papers: int) -> dict[str, int]:
+    """The write stage's calls by kind (see stages/compose.py), at most; with --verify llm
+    the entailment checks are an estimate from the word budget (a cited sentence of about
+    20 words citing up to 3 papers, checked again after its rewrite)."""
+    from surveygen.lengths import default_length
+    from surveygen.stages.compose import ENGLISH
+
+    leaves = len(outline.leaves())
+    parents = sum(1 for node, _ in outline.walk() if not node.is_leaf)
+    plan = {
+        "sections": leaves,
+        "rewrites": leaves + parents + 2,
+        "coverage": leaves,
+        "tables": min(settings.max_tables, leaves + parents),
+        "syntheses": parents,
+        "introduction, conclusion, abstract": 3,
+        "headings": 0 if settings.language.strip().lower() in ENGLISH else 1,
+    }
+    if settings.verify == "llm":
+        words = settings.length or default_length(papers)
+        plan["entailment checks (estimate)"] = -(-words // 20) * 3 * 2
+    return plan
+
+
+def write_calls(outline: Outline, settings: Settings, papers: int) -> int:
+    return sum(write_plan(outline, settings, papers).values())
+
+
 def plan_run(
     topic: str,
     settings: Settings,
@@ -233,7 +261,7 @@ def plan_run(
             "refine": plan_total(refine_layers),
             # every paper digested again, at worst, for the refined outline
             "map": digest_total,
-            "write": settings.max_sections,
+            "write": write_calls(outline, settings, papers),
         }
     else:
         bounds = {
@@ -242,11 +270,12 @@ def plan_run(
             "digest": 0,
             "refine": 0,
             "map": digest_total,
-            "write": len(user_outline.leaves()),
+            "write": write_calls(user_outline, settings, papers),
         }
     report = {
         "topic": topic,
         "papers": papers,
+        "write_calls": write_plan(outline, settings, papers),
         "user_papers": user,
         "arxiv_search": searching,
         "unread_texts": unread,

@@ -135,4 +135,6 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
         *_outline_line(report),
         f"llm: {llm['calls']} calls, {llm['cache_hits']} cache hits, {llm['tokens_in']} tokens in, "
         f"{llm['tokens_out']} out, ${llm['cost_usd']:.4f}",
+        "time: "
+        + ", ".join(f"{stage} {secs:.1f}s" for stage, secs in report["seconds_per_stage"].items()),
     ]

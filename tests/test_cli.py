@@ -306,7 +306,11 @@ def test_dry_run_plans_without_calling(llm, workdir):
     assert result.exit_code == 0, result.stderr
     assert "digest: at most 8 call(s)" in result.stdout
     assert "skeleton: at most 1 call(s)" in result.stdout  # 8 papers are one cluster
-    assert "write: at most 12 call(s)" in result.stdout
+    # the worst-case outline of 12 leaves under 11 parents: 12 sections, a rewrite call for
+    # each written part (12 + 11 + introduction + conclusion), 12 coverage revisions, 4 tables,
+    # 11 syntheses, introduction, conclusion and abstract
+    assert "write: at most 67 call(s)" in result.stdout
+    assert "  sections 12, rewrites 25, coverage 12, tables 4, syntheses 11" in result.stdout
     stages = dict(re.findall(r"^(\w+): at most (\d+) call", result.stdout, re.M))
     total = int(stages.pop("total"))
     assert set(stages) == {"gather", "skeleton", "digest", "refine", "map", "write"}

@@ -287,3 +287,14 @@ def test_bad_writing_options_are_usage_errors(llm, workdir) -> None:
         result = write(llm, workdir / "bad", *args)
         assert result.exit_code == 2, (args, result.output)
     assert llm.chat_requests() == []
+
+
+def test_the_dry_run_bounds_the_write_calls_of_a_real_run(full_run, workdir) -> None:
+    out, _ = full_run
+    sent = [json.loads(line) for line in (out / "logs" / "calls.jsonl").read_text().splitlines()]
+    written = sum(1 for c in sent if c["stage"] == "write")
+    args = ["write", TOPIC, "--papers", str(LIBRARY), "--no-search", "--dry-run"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    bound = int(re.search(r"^write: at most (\d+) call", result.output, flags=re.M).group(1))
+    assert written <= bound
