@@ -82,6 +82,37 @@ def _scan(text: str) -> Iterator[_Token]:
         yield _Token("text", text[pos:])
 
 
+@dataclass(frozen=True)
+class Span:
+    """One construct the scanner recognises, at ``text[start:end]``: a citation group
+    ("cite", with its keys), a stray numeric bracket ("numeric"), or a protected construct
+    ("fence", "code", "math", "comment", "link", "refdef", "reflink")."""
+
+    kind: str
+    start: int
+    end: int
+    keys: tuple[str, ...] = ()
+
+
+_KINDS = ("fence", "code", "math", "comment", "link", "cite", "refdef", "numeric", "reflink")
+
+
+def markup_spans(text: str) -> list[Span]:
+    """Every construct of ``text`` as the guard sees it, in order, with offsets: what other
+    modules use to find sentences or place citations without a second citation grammar."""
+    spans = []
+    for match in _TOKEN.finditer(text):
+        kind = next(k for k in _KINDS if match.group(k) is not None)
+        keys = tuple(_ITEM.findall(match.group())) if kind == "cite" else ()
+        spans.append(Span(kind, match.start(), match.end(), keys))
+    return spans
+
+
+def citation_spans(text: str) -> list[Span]:
+    """The citation groups of ``text`` with their offsets and keys."""
+    return [span for span in markup_spans(text) if span.kind == "cite"]
+
+
 def find_citations(text: str) -> list[str]:
     """Cited keys in order of appearance, repeats included."""
     return [key for token in _scan(text) if token.kind == "cite" for key in token.keys]
@@ -222,10 +253,13 @@ def to_numeric(text: str, numbers: Mapping[str, int]) -> str:
 __all__ = [
     "KEY_PATTERN",
     "GuardResult",
+    "Span",
     "citation_order",
+    "citation_spans",
     "find_citations",
     "format_numbers",
     "guard_citations",
+    "markup_spans",
     "replace_citations",
     "to_numeric",
     "to_pandoc",

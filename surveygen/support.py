@@ -31,7 +31,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from .citations import _TOKEN, find_citations, guard_citations, replace_citations
+from .citations import find_citations, guard_citations, markup_spans, replace_citations
 from .models import Digest, Paper
 from .text import _ABBREVIATIONS, _INITIALS, normalise, split_sentences
 
@@ -135,14 +135,14 @@ def _mask(text: str) -> tuple[str, list[tuple[int, int]], dict[int, int]]:
             if chars[i] != "\n":
                 chars[i] = "0"
 
-    for match in _TOKEN.finditer(text):
-        start, end = match.span()
-        if match.group("fence") is not None:
+    for span in markup_spans(text):
+        start, end = span.start, span.end
+        if span.kind == "fence":
             fences.append((start, end))
-        elif match.group("cite") is not None:
+        elif span.kind == "cite":
             cites[start] = end
             blank(start + 1, end - 1)
-        elif match.group("numeric") is None and match.group("refdef") is None:
+        elif span.kind not in ("numeric", "refdef"):
             blank(start, end)
     return "".join(chars), fences, cites
 

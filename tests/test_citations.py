@@ -190,3 +190,16 @@ def test_to_pandoc_normalises_every_style() -> None:
     text = "[@a, @b] [ @c ;@a ] [@b.] `[@a,@b]` [x](y)"
     assert to_pandoc(text) == "[@a; @b] [@c; @a] [@b] `[@a,@b]` [x](y)"
     assert to_pandoc(to_pandoc(text)) == to_pandoc(text)
+
+
+def test_citation_spans_give_offsets_and_keys_and_skip_protected_text() -> None:
+    from surveygen.citations import citation_spans, markup_spans
+
+    text = "Shown [@a; @b]. Code `[@c]` and [link](http://x) then [@d]."
+    spans = citation_spans(text)
+    assert [(text[s.start : s.end], s.keys) for s in spans] == [
+        ("[@a; @b]", ("a", "b")),
+        ("[@d]", ("d",)),
+    ]
+    kinds = [s.kind for s in markup_spans(text)]
+    assert kinds == ["cite", "code", "link", "cite"]

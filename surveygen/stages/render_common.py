@@ -26,6 +26,7 @@ from surveygen import __version__
 from surveygen.citations import (
     KEY_PATTERN,
     citation_order,
+    citation_spans,
     format_numbers,
     guard_citations,
     replace_citations,
@@ -311,9 +312,7 @@ class CitationMarks:
         self.pattern = re.compile(rf"{prefix}(\d+)x")
         self.groups: list[tuple[str, ...]] = []  # keys of group i
         self.text = replace_citations(text, self._mark)
-        self.offsets = _group_offsets(
-            text, self.text, [self._word(i) for i in range(len(self.groups))]
-        )
+        self.offsets = [span.start for span in citation_spans(text)]
 
     def _word(self, i: int) -> str:
         return f"{self.prefix}{i}x"
@@ -330,25 +329,6 @@ class CitationMarks:
             yield int(match.group(1))
             pos = match.end()
         yield content[pos:]
-
-
-def _group_offsets(text: str, marked: str, words: list[str]) -> list[int]:
-    """Where each citation group starts in ``text``, given ``marked``: the same text with
-    group i replaced by ``words[i]`` (text between groups is kept byte for byte).
-
-    A group runs from its "[" to the first "]" (keys hold no brackets), which gives its length.
-    """
-    offsets: list[int] = []
-    shift = 0  # len(text) - len(marked) over the groups seen so far
-    pos = 0  # where to look for the next word in marked
-    for word in words:
-        pos = marked.index(word, pos)
-        at = pos + shift
-        end = text.index("]", at) + 1
-        offsets.append(at)
-        shift += (end - at) - len(word)
-        pos += len(word)
-    return offsets
 
 
 # --- helpers (some also template filters) ----------------------------------------------------
