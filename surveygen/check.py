@@ -379,7 +379,23 @@ def _split(blocks: list[_Block]) -> tuple[list[_Block], list[_Block] | None]:
                     break
                 section.append(after)
             return blocks[:index], section
-    return blocks, None
+    return _unnamed_references(blocks)
+
+
+def _unnamed_references(blocks: list[_Block]) -> tuple[list[_Block], list[_Block] | None]:
+    """A last section under a heading of another name (a survey in another language) made of
+    two or more numbered entries, and at most one other paragraph (a footer), is the
+    reference list too."""
+    headings = [i for i, block in enumerate(blocks) if block.kind == "heading"]
+    if not headings:
+        return blocks, None
+    section = blocks[headings[-1] + 1 :]
+    others = [
+        b for b in section if b.kind != "list" and not all(_ENTRY.match(line) for line in b.lines)
+    ]
+    if len(_entries(section)) < 2 or len(others) > 1:
+        return blocks, None
+    return blocks[: headings[-1]], section
 
 
 def _entries(section: Iterable[_Block]) -> list[int]:

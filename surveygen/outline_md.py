@@ -32,6 +32,8 @@ _HEADING = re.compile(r"^(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
 _ID_COMMENT = re.compile(r"[ \t]*<!--[ \t]*id:[ \t]*(\S*?)[ \t]*-->$")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
 _NUMERIC_ID = re.compile(r"n(\d+)")
+# Ids of the parts the writer adds around the outline (surveygen/document.py).
+RESERVED_IDS = frozenset({"introduction", "conclusion", "abstract"})
 _HINT = "fix outline.md by hand, or delete it to let surveygen write a fresh one"
 
 
@@ -105,6 +107,12 @@ def parse_outline_md(text: str, *, source: str = "outline.md", id_floor: int = 1
             node_id, rest = id_match.group(1), rest[: id_match.start()]
             if not node_id:
                 raise fail(number, "empty id in '<!-- id: -->'; give an id or drop the comment")
+            if node_id in RESERVED_IDS:
+                raise fail(
+                    number,
+                    f"the id {node_id!r} is reserved for the part surveygen writes itself; "
+                    "give this section another id (or drop the comment for a new one)",
+                )
         name = " ".join(_CLOSING_HASHES.sub("", rest).split())
         level = len(hashes) - 1  # "#" is the title (0), "##" a top-level section (1)
 

@@ -126,6 +126,7 @@ class Pipeline:
         self.refine_report: dict[str, Any] | None = None
         self.outline_source = "user" if request.outline is not None else "refined"
         self.redigested = 0
+        self.verify = settings.verify  # the check actually run (see compose.verify_mode)
         self.suggestions = 0  # outline suggestions the first digests made
 
     def _warn(self, message: str) -> None:
@@ -369,13 +370,15 @@ class Pipeline:
         version: str,
         load: Callable[[dict[str, Any]], T],
         make: Callable[[], Awaitable[Any]],
+        reusable: Callable[[T], bool] | None = None,
     ) -> T:
         """One item's result: reused from ``path`` on ``--resume`` when it was made from the
-        same inputs (``version``), else made and saved there at once (atomically)."""
+        same inputs (``version``) and is ``reusable`` (not made while a call was failing),
+        else made and saved there at once (atomically)."""
         saved = self._saved(rd, path)
         if saved is not None and saved.get("outline") == version:
             item = self._restore(path, lambda: load(saved["item"]))
-            if item is not None:
+            if item is not None and (reusable is None or reusable(item)):
                 return item
         item = await make()
         rd.write_json(path, {"outline": version, "item": item.to_json()})
@@ -566,7 +569,7 @@ class Pipeline:
         library: Mapping[str, Paper],
     ) -> Any:
         """Every part of the survey, checked (see surveygen/stages/compose.py)."""
-        from surveygen.stages.compose import Composer, WriteOptions
+        from surveygen.stages.compose import Composer, WriteOptions, verify_mode
         from surveygen.stages.write import evidence_by_node, prune
 
         evidence = evidence_by_node(digests, library)
@@ -586,11 +589,15 @@ class Pipeline:
                 hint="check that --papers matches the topic; logs/calls.jsonl has the answers",
             )
         settings = self.settings
+        verify, why = verify_mode(settings.language, settings.verify)
+        if why:
+            self._warn(why)
+        self.verify = verify
         options = WriteOptions(
             topic=topic,
             language=settings.language,
             length=settings.length,
-            verify=settings.verify,
+            verify=verify,
             max_tables=settings.max_tables,
             budget_tokens=settings.context_tokens - settings.max_output_tokens,
         )
@@ -602,8 +609,8 @@ class Pipeline:
             library,
             digests,
             options,
-            memo=lambda path, version, load, make: self._saved_or_made(
-                rd, path, version, load, make
+            memo=lambda path, version, load, make, reusable=None: self._saved_or_made(
+                rd, path, version, load, make, reusable
             ),
             ui=self.ui,
             warn=self._warn,

@@ -184,7 +184,9 @@ def write_plan(outline: Outline, settings: Settings, papers: int) -> dict[str, i
         "introduction, conclusion, abstract": 3,
         "headings": 0 if settings.language.strip().lower() in ENGLISH else 1,
     }
-    if settings.verify == "llm":
+    from surveygen.stages.compose import verify_mode
+
+    if verify_mode(settings.language, settings.verify)[0] == "llm":
         words = settings.length or default_length(papers)
         plan["entailment checks (estimate)"] = -(-words // 20) * 3 * 2
     return plan

@@ -117,6 +117,9 @@ OWNED_STATE = (
     "state/refine",
     "state/mapped",
     "state/sections",
+    "state/coverage",
+    "state/tables",
+    "state/headings.json",
 )
 OWNED_LOGS = ("logs/calls.jsonl",)
 

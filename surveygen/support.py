@@ -332,7 +332,8 @@ class Claim:
     plain: str
 
 
-def _plain(text: str) -> str:
+def plain_text(text: str) -> str:
+    """``text`` without its citation groups, whitespace collapsed."""
     return " ".join(guard_citations(text, ()).text.split())
 
 
@@ -342,7 +343,7 @@ def claims(text: str) -> list[Claim]:
     for span in sentence_spans(text):
         keys = tuple(dict.fromkeys(find_citations(span.text)))
         if keys:
-            found.append(Claim(span, keys, _plain(span.text)))
+            found.append(Claim(span, keys, plain_text(span.text)))
     return found
 
 

@@ -112,7 +112,8 @@ def test_a_failing_rewrite_call_falls_back_to_dropping_the_citation() -> None:
     with FakeLLMServer(lambda body: "not json at all") as server:
         text, counts = asyncio.run(_verifier(server).verify(INVENTED, item="n1"))
     assert "[@lewis2020rag]" not in text
-    assert (counts.rewritten, counts.dropped) == (0, 1)
+    assert (counts.rewritten, counts.dropped, counts.rewrite_failures) == (0, 1, 1)
+    assert counts.degraded  # so --resume does not keep this result
 
 
 def test_llm_mode_asks_per_claim_and_follows_the_verdict() -> None:
@@ -159,6 +160,7 @@ def test_additions_are_kept_only_when_supported_and_always_cite_their_paper() ->
     assert text.endswith("top-20 accuracy [@karpukhin2020dpr].")
     assert "300%" not in text
     assert (counts.added, counts.not_added) == (1, 1)
+    assert (counts.checked, counts.unsupported) == (0, 0)  # additions are not "as written"
 
 
 def test_tidy_text_closes_gaps_left_by_removed_sentences() -> None:

@@ -114,7 +114,6 @@ def test_invented_results_and_unknown_keys_never_reach_the_survey(full_run) -> N
     assert cites["check"]["rewritten"] >= leaves
     assert len(prompts_sent_from(prompts, "These sentences cite papers whose evidence")) >= leaves
     assert 0 < cites["unsupported_rate"] <= 1
-    assert cites["unsupported_rate_final"] == 0.0
 
 
 def test_every_paper_with_evidence_is_cited(full_run) -> None:
@@ -213,7 +212,15 @@ def test_language_reaches_every_writing_prompt_and_the_headings(llm, workdir) ->
     survey = (out / "survey.md").read_text()
     assert "## DE Abstract" in survey and "## DE Introduction" in survey
     assert "## DE References" in survey
-    assert json.loads((out / "report.json").read_text())["language"] == "German"
+    report = json.loads((out / "report.json").read_text())
+    assert report["language"] == "German"
+    assert report["citations"]["unresolved"] == 0
+    # word overlap cannot judge German sentences against English evidence: the LLM checks them
+    assert report["citations"]["verify"] == "llm" and report["citations"]["check"]["llm_checks"]
+    assert "checked by the LLM" in result.stderr
+    # `surveygen check` finds the reference list under its translated heading
+    checked = check_file(out / "survey.md")
+    assert checked.unresolved == () and checked.references == checked.distinct_cited > 0
 
 
 def test_pandoc_style_keeps_keys_and_writes_the_bibliography(llm, workdir) -> None:
@@ -298,3 +305,99 @@ def test_the_dry_run_bounds_the_write_calls_of_a_real_run(full_run, workdir) -> 
     assert result.exit_code == 0, result.output
     bound = int(re.search(r"^write: at most (\d+) call", result.output, flags=re.M).group(1))
     assert written <= bound
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+def _text_of(body: dict) -> str:
+    return "\n".join(str(m.get("content") or "") for m in body["messages"])
+
+
+def test_a_failed_parent_opening_keeps_the_parent_heading(workdir) -> None:
+    def responder(body: dict) -> str:
+        if "Task: write the opening of this part" in _text_of(body):
+            raise RuntimeError("the synthesis writer is down")
+        return pipeline_responder(body)
+
+    with FakeLLMServer(responder) as server:
+        result = write(server, workdir / "run")
+    assert result.exit_code == 0, result.output
+    assert "no opening for" in result.stderr
+    survey = (workdir / "run" / "survey.md").read_text()
+    headings = re.findall(r"^(#{2,3}) (.+)$", survey, flags=re.M)
+    # each subsection still sits under its own part, not under the Introduction before it
+    parent = None
+    subsections = 0
+    for marks, title in headings:
+        if marks == "##":
+            parent = title
+        else:
+            subsections += 1
+            assert parent not in (None, "Abstract", "Introduction"), title
+    assert subsections > 0
+
+
+def test_a_leaf_left_with_nothing_supported_is_left_out_not_shipped_empty(workdir) -> None:
+    doomed: list[str] = []
+
+    def responder(body: dict) -> str:
+        text = _text_of(body)
+        if "Task: write the body of this section" in text:
+            title = re.search(r"^Section: (.+)$", text, flags=re.M).group(1)
+            doomed.append(doomed[0] if doomed else title)
+            if title == doomed[0]:
+                key = re.search(r"<<<evidence\n\[@([^\]\s]+)\]", text).group(1)
+                return f"Quantum annealing doubles throughput by 99% [@{key}]."
+        if "These sentences cite papers whose evidence" in text:
+            ids = re.findall(r"^Sentence (\d+):$", text, flags=re.M)
+            return json.dumps(
+                {"sentences": [{"id": int(i), "rationale": "none", "text": ""} for i in ids]}
+            )
+        return pipeline_responder(body)
+
+    with FakeLLMServer(responder) as server:
+        result = write(server, workdir / "run")
+    assert result.exit_code == 0, result.output
+    assert f"({doomed[0]}) left out: nothing written for it was supported" in result.stderr
+    survey = (workdir / "run" / "survey.md").read_text()
+    assert f"# {doomed[0]}\n" not in survey and "99%" not in survey
+
+
+def test_resume_redoes_parts_checked_while_the_rewrite_call_failed(workdir) -> None:
+    failing = {"fix": True}
+
+    def responder(body: dict) -> str:
+        if failing["fix"] and "These sentences cite papers whose evidence" in _text_of(body):
+            raise RuntimeError("the editor is down")
+        return pipeline_responder(body)
+
+    out = workdir / "run"
+    with FakeLLMServer(responder) as server:
+        first = write(server, out)
+        assert first.exit_code == 0, first.output
+        assert "--resume redoes them" in first.stderr
+        assert json.loads((out / "report.json").read_text())["citations"]["check"][
+            "rewrite_failures"
+        ]
+        failing["fix"] = False
+        before = len(server.chat_requests())
+        again = write(server, out, "--resume")
+        assert again.exit_code == 0, again.output
+        fixes = [
+            r for r in server.chat_requests()[before:] if "These sentences cite" in r.prompt_text
+        ]
+    assert fixes, "the degraded parts were reused instead of redone"
+    check = json.loads((out / "report.json").read_text())["citations"]["check"]
+    assert check["rewrite_failures"] == 0 and check["rewritten"] > 0
+
+
+def test_an_outline_may_not_take_the_id_of_a_generated_part(llm, workdir) -> None:
+    outline = workdir / "outline.md"
+    outline.write_text(
+        "# My survey\n\n## Intro <!-- id: introduction -->\n\nWhat it covers.\n", "utf-8"
+    )
+    result = write(llm, workdir / "run", "--outline", str(outline))
+    assert result.exit_code == 2
+    assert "reserved" in result.stderr and "introduction" in result.stderr
+    assert llm.chat_requests() == []

@@ -33,7 +33,13 @@ from surveygen.llm.client import LLMClient
 from surveygen.llm.prompts import Prompt, render_prompt
 from surveygen.models import Digest, Outline, OutlineNode, Paper, Section
 from surveygen.rundir import fingerprint, state_name
-from surveygen.stages.tables import TableResult, make_table, subtree_evidence, table_candidates
+from surveygen.stages.tables import (
+    TableResult,
+    make_table,
+    subtree_evidence,
+    table_candidates,
+    table_context,
+)
 from surveygen.stages.verify import CheckCounts, ClaimVerifier, split_paragraphs
 from surveygen.stages.write import SectionEvidence, clean_section_text, parent_titles
 from surveygen.stages.write_prompts import (
@@ -48,15 +54,43 @@ from surveygen.stages.write_prompts import (
     leaf_context,
     parent_context,
 )
-from surveygen.support import SupportChecker, claims, evidence_passages
+from surveygen.support import SupportChecker, evidence_passages
 
 T = TypeVar("T")
+_COUNT_NAMES = set(CheckCounts().to_json())
+_FIXED_HEADINGS = {
+    INTRODUCTION: "Introduction",
+    CONCLUSION: "Conclusion",
+    "abstract": "Abstract",
+    "references": "References",
+    "paper": "Paper",
+    "table": "Table",
+}
 STAGE = "write"
 INTRO_PAPERS = 20
 ENGLISH = {"english", "en", "en-us", "en-gb", "british english", "american english"}
 
-# memo(state path, version, load, make): the saved item when its version matches, else made.
-Memo = Callable[[str, str, Callable[[dict[str, Any]], Any], Callable[[], Awaitable[Any]]], Any]
+# memo(state path, version, load, make, reusable): the saved item when its version matches and
+# reusable(item) holds, else made (and saved).
+Memo = Callable[..., Any]
+
+
+def verify_mode(language: str, verify: str) -> tuple[str, str | None]:
+    """The check to run, and why it differs from ``verify`` when it does: word overlap cannot
+    compare a sentence in another language with English evidence, so a survey not written in
+    English is checked by the LLM."""
+    if verify == "lexical" and language.strip().lower() not in ENGLISH:
+        return "llm", (
+            f"citations of a survey in {language} are checked by the LLM (--verify llm): word "
+            "overlap cannot compare its sentences with the papers' English evidence"
+        )
+    return verify, None
+
+
+def _reusable_section(section: Section) -> bool:
+    return not CheckCounts(
+        **{k: v for k, v in section.checks.items() if k in _COUNT_NAMES}
+    ).degraded
 
 
 @dataclass(frozen=True)
@@ -83,7 +117,7 @@ class WriteOutcome:
     duplicates_removed: int = 0
     tables: list[dict[str, Any]] = field(default_factory=list)
     translated_headings: bool = False
-    final_unsupported_rate: float = 0.0  # word-overlap check over the final texts
+    checker: SupportChecker | None = None  # the citation check, reused for hover quotes
 
 
 @dataclass(frozen=True)
@@ -92,6 +126,7 @@ class _SavedTable:
     reason: str
     cells_blanked: int = 0
     rows_dropped: int = 0
+    failed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +134,7 @@ class _SavedTable:
             "reason": self.reason,
             "cells_blanked": self.cells_blanked,
             "rows_dropped": self.rows_dropped,
+            "failed": self.failed,
         }
 
     @classmethod
@@ -109,6 +145,7 @@ class _SavedTable:
             str(data["reason"]),
             int(data.get("cells_blanked", 0)),
             int(data.get("rows_dropped", 0)),
+            bool(data.get("failed", False)),
         )
 
 
@@ -207,9 +244,16 @@ class Composer:
         return clean_section_text(await self.llm.text(prompt, stage=STAGE, item=item))
 
     async def _checked(self, node_id: str, raw: str, known: Sequence[str] | None = None) -> Section:
-        """Guard ``raw``'s keys (library keys, or ``known``), then check its citations."""
-        guarded = guard_citations(raw, self.library.keys() if known is None else known)
-        text, counts = await self.verifier.verify(guarded.text, item=node_id)
+        """Remove keys outside the library (counted as unknown) and, when ``known`` is given,
+        library keys this part may not cite (counted apart); then check its citations."""
+        guarded = guard_citations(raw, self.library.keys())
+        text, allowed = guarded.text, 0
+        if known is not None:
+            before = len(find_citations(text))
+            text = guard_citations(text, known).text
+            allowed = before - len(find_citations(text))
+        text, counts = await self.verifier.verify(text, item=node_id)
+        counts.not_allowed = allowed
         return Section(node_id, text, guarded.removed, counts.to_json())
 
     async def _jobs(
@@ -254,11 +298,14 @@ class Composer:
         )
 
         async def make() -> Section:
-            return await self._checked(node.id, await self._text(prompt, node.id))
+            section = await self._checked(node.id, await self._text(prompt, node.id))
+            if not section.text.strip():
+                raise LLMError("nothing written for it was supported by its evidence")
+            return section
 
         version = _version(prompt, verify=self.options.verify)
         path = f"state/sections/{state_name(node.id)}.json"
-        return lambda: self.memo(path, version, Section.from_json, make)
+        return lambda: self.memo(path, version, Section.from_json, make, _reusable_section)
 
     async def leaves(self) -> dict[str, Section]:
         parents = parent_titles(self.outline)
@@ -342,18 +389,30 @@ class Composer:
                     supported=lambda cell, key: self.checker.check(cell, key).supported,
                 )
                 return _SavedTable(
-                    result.table, result.reason, result.cells_blanked, result.rows_dropped
+                    result.table,
+                    result.reason,
+                    result.cells_blanked,
+                    result.rows_dropped,
+                    result.failed,
                 )
 
-            version = fingerprint(
-                {
-                    "node": [node.id, node.title, node.description],
-                    "language": self.options.language,
-                    "evidence": [_item(e).to_context() for e in items],
-                }
+            prompt = render_prompt(
+                "write_table",
+                **table_context(
+                    survey_title=self.outline.title,
+                    node=node,
+                    evidence=items,
+                    language=self.options.language,
+                ),
             )
             path = f"state/tables/{state_name(node_id)}.json"
-            return lambda: self.memo(path, version, _SavedTable.from_json, make)
+            return lambda: self.memo(
+                path,
+                _version(prompt, verify=self.options.verify),
+                _SavedTable.from_json,
+                make,
+                lambda saved: not saved.failed,
+            )
 
         made, failures = await self._jobs("tables", {i: job(i) for i in ids})
         for node_id, reason in sorted(failures.items()):
@@ -395,7 +454,11 @@ class Composer:
 
         version = _version(prompt, verify=self.options.verify)
         return lambda: self.memo(
-            f"state/sections/{state_name(node.id)}.json", version, Section.from_json, make
+            f"state/sections/{state_name(node.id)}.json",
+            version,
+            Section.from_json,
+            make,
+            _reusable_section,
         )
 
     def _central_papers(self) -> list[EvidenceItem]:
@@ -450,9 +513,8 @@ class Composer:
                 return await self._checked(node_id, await self._text(prompt, node_id), keys)
 
             version = _version(prompt, verify=opts.verify)
-            return lambda: self.memo(
-                f"state/sections/{node_id}.json", version, Section.from_json, make
-            )
+            path = f"state/sections/{node_id}.json"
+            return lambda: self.memo(path, version, Section.from_json, make, _reusable_section)
 
         made, failures = await self._jobs(
             "frame",
@@ -499,18 +561,10 @@ class Composer:
         """Headings and fixed labels in the survey's language (one call), English on failure."""
         if self.options.language.strip().lower() in ENGLISH:
             return {}
-        source = {"title": self.outline.title}
-        source.update({node.id: node.title for node, _ in self.outline.walk()})
-        source.update(
-            {
-                INTRODUCTION: "Introduction",
-                CONCLUSION: "Conclusion",
-                "abstract": "Abstract",
-                "references": "References",
-                "paper": "Paper",
-                "table": "Table",
-            }
-        )
+        # Outline ids as they are; everything else under "@", which no outline id uses.
+        source = {node.id: node.title for node, _ in self.outline.walk()}
+        source.update({f"@{name}": text for name, text in _FIXED_HEADINGS.items()})
+        source["@title"] = self.outline.title
         prompt = render_prompt(
             "write_headings", **headings_context(source, language=self.options.language)
         )
@@ -552,6 +606,12 @@ class Composer:
         await self.parents(sections)
         abstract = await self.frame(sections)
         headings = await self.headings()
+        degraded = sorted(i for i, s in sections.items() if not _reusable_section(s))
+        if degraded:
+            self.warn(
+                f"calls failed while the citations of {', '.join(degraded)} were checked: "
+                "unsupported citations were dropped instead of rewritten; --resume redoes them"
+            )
         outcome = WriteOutcome(
             SurveyDoc(self.outline.title, abstract, ()),
             self.outline,
@@ -559,6 +619,7 @@ class Composer:
             self.lengths,
             failures=self.failures,
             covered_by_revision=covered,
+            checker=self.checker,
         )
         self._finish(outcome, sections, tables, headings)
         return outcome
@@ -570,13 +631,16 @@ class Composer:
         tables: Mapping[str, _SavedTable],
         headings: Mapping[str, str],
     ) -> None:
-        order = [INTRODUCTION] + [node.id for node, _ in self.outline.walk()] + [CONCLUSION]
-        order = [i for i in order if i in sections]
+        # Every outline section keeps its heading, even a parent whose opening failed.
+        walk = [node.id for node, _ in self.outline.walk()]
+        order = [i for i in [INTRODUCTION] if i in sections] + walk
+        order += [i for i in [CONCLUSION] if i in sections]
+        texts_by_id = {i: sections[i].text if i in sections else "" for i in order}
         # A repeated sentence is removed from the part written later from the others: the
         # leaves keep theirs; parents, introduction and conclusion lose theirs.
         leaves = {leaf.id for leaf in self.outline.leaves()}
         priority = [i for i in order if i in leaves] + [i for i in order if i not in leaves]
-        texts = [sections[i].text for i in priority]
+        texts = [texts_by_id[i] for i in priority]
         outcome.duplicates = duplicate_stats(texts)
         deduped, removed = remove_duplicates(texts)
         # A part made only of repeats keeps them: an empty heading would read worse.
@@ -584,7 +648,6 @@ class Composer:
         deduped = [texts[i] if i in emptied else text for i, text in enumerate(deduped)]
         outcome.duplicates_removed = sum(1 for d in removed if d.text_index not in emptied)
         final = dict(zip(priority, deduped, strict=True))
-        kept = [final[i] for i in order]
         for section in sections.values():
             self.counts.add(section.checks)
         outcome.counts = self.counts
@@ -594,23 +657,17 @@ class Composer:
         doc_sections = []
         for node_id in order:
             saved = tables.get(node_id)
+            heading = headings.get(f"@{node_id}" if node_id in _FIXED_HEADINGS else node_id)
             doc_sections.append(
                 DocSection(
                     id=node_id,
-                    title=headings.get(node_id, titles[node_id]),
+                    title=heading or titles[node_id],
                     level=levels.get(node_id, 1),
                     text=final[node_id],
                     table=saved.table if saved is not None else None,
                 )
             )
-        pairs = unsupported = 0
-        for text in kept:
-            for claim in claims(text):
-                for key in claim.keys:
-                    pairs += 1
-                    unsupported += not self.checker.check(claim.plain, key).supported
-        outcome.final_unsupported_rate = round(unsupported / pairs, 4) if pairs else 0.0
-        cited = {k for text in kept for k in find_citations(text)}
+        cited = {k for text in final.values() for k in find_citations(text)}
         cited |= {row.key for s in doc_sections if s.table for row in s.table.rows}
         with_evidence = {e.paper.key for items in self.evidence.values() for e in items}
         outcome.uncovered = sorted(with_evidence - cited)
@@ -627,17 +684,18 @@ class Composer:
         ]
         outcome.translated_headings = bool(headings)
         labels = Labels(
-            abstract=headings.get("abstract", "Abstract"),
-            references=headings.get("references", "References"),
-            paper=headings.get("paper", "Paper"),
-            table=headings.get("table", "Table"),
+            **{
+                name: headings.get(f"@{name}", default)
+                for name, default in Labels().to_json().items()
+            }
         )
         outcome.sections = {
             i: Section(i, final[i], sections[i].removed_citations, sections[i].checks)
             for i in order
+            if i in sections
         }
         outcome.doc = SurveyDoc(
-            title=headings.get("title", self.outline.title),
+            title=headings.get("@title", self.outline.title),
             abstract=outcome.doc.abstract,
             sections=tuple(doc_sections),
             labels=labels,
@@ -645,4 +703,11 @@ class Composer:
         )
 
 
-__all__ = ["Composer", "WriteOptions", "WriteOutcome", "evidence_weight", "owners"]
+__all__ = [
+    "Composer",
+    "WriteOptions",
+    "WriteOutcome",
+    "evidence_weight",
+    "owners",
+    "verify_mode",
+]

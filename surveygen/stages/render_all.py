@@ -10,11 +10,12 @@ style and templates the user chose, so figures compare across runs and with othe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from surveygen.check import CheckReport, check_survey
 from surveygen.config import Settings
+from surveygen.document import Labels
 from surveygen.models import Digest, Paper
 from surveygen.stages.render import (
     RenderedSurvey,
@@ -36,12 +37,17 @@ class Rendered:
     bib_keys: tuple[str, ...]  # what references.bib lists (when written)
 
 
-def quote_finder(library: Mapping[str, Paper], digests: Mapping[str, Digest]) -> Any:
+def quote_finder(
+    library: Mapping[str, Paper],
+    digests: Mapping[str, Digest],
+    checker: SupportChecker | None = None,
+) -> Any:
     """``quote_for(text, offset, key)``: the paper's own words best supporting the sentence
-    that holds the citation at ``offset``."""
-    checker = SupportChecker(
-        {key: evidence_passages(paper, digests.get(key)) for key, paper in library.items()}
-    )
+    that holds the citation at ``offset`` (``checker``: the write stage's, when at hand)."""
+    if checker is None:
+        checker = SupportChecker(
+            {key: evidence_passages(paper, digests.get(key)) for key, paper in library.items()}
+        )
 
     def quote_for(text: str, offset: int, key: str) -> str | None:
         sentence = sentence_at(text, offset)
@@ -57,12 +63,13 @@ def render_outputs(
     style = settings.citation_style
     user_dir = settings.templates_dir
     formats = settings.formats
-    measured = render_markdown(doc, library, style="numeric")
+    # Measured in English labels: `surveygen check` finds the References and Abstract by name.
+    measured = render_markdown(replace(doc, labels=Labels()), library, style="numeric")
     files: dict[str, str] = {}
     if "md" in formats:
         files["survey.md"] = (
             measured.text
-            if style == "numeric" and user_dir is None
+            if style == "numeric" and user_dir is None and doc.labels == Labels()
             else render_markdown(doc, library, style=style, user_dir=user_dir).text
         )
     if "tex" in formats:
@@ -74,7 +81,7 @@ def render_outputs(
             doc,
             library,
             style=style,
-            quote_for=quote_finder(library, digests),
+            quote_for=quote_finder(library, digests, getattr(outcome, "checker", None)),
             user_dir=user_dir,
         )
     keys = measured.cited

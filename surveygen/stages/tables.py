@@ -77,6 +77,7 @@ class TableResult:
     reason: str  # why there is no table; "" when it is kept
     cells_blanked: int
     rows_dropped: int
+    failed: bool = False  # the call failed: no verdict on the papers, try again on --resume
 
 
 # --------------------------------------------------------------------------- candidates
@@ -355,7 +356,8 @@ async def make_table(
     )
     draft = await settle(lambda: llm.structured(prompt, TableDraft, stage=STAGE, item=node.id))
     if isinstance(draft, LLMError):
-        return TableResult(node.id, None, f"the table call failed: {_brief(draft.message)}", 0, 0)
+        reason = f"the table call failed: {_brief(draft.message)}"
+        return TableResult(node.id, None, reason, 0, 0, failed=True)
     return verify_table(
         draft,
         node_id=node.id,

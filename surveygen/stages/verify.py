@@ -28,7 +28,14 @@ from surveygen.stages.write_prompts import (
     fix_context,
     verify_context,
 )
-from surveygen.support import Passage, SupportChecker, claims, drop_keys, replace_span
+from surveygen.support import (
+    Passage,
+    SupportChecker,
+    claims,
+    drop_keys,
+    plain_text,
+    replace_span,
+)
 
 STAGE = "write"
 # Passages of a paper shown to the model when it rewrites or checks a sentence.
@@ -44,10 +51,19 @@ class CheckCounts:
     rewritten: int = 0  # sentences rewritten once
     removed_sentences: int = 0  # rewrites that found nothing to keep
     dropped: int = 0  # citations dropped because still unsupported
+    rewrite_failures: int = 0  # rewrite calls that failed (their citations dropped instead)
+    not_allowed: int = 0  # library keys a part may not cite (a synthesis citing beyond its
+    # subsections), removed before checking
     llm_checks: int = 0  # entailment calls (--verify llm)
     llm_check_failures: int = 0  # entailment calls that failed (lexical verdict used)
-    added: int = 0  # sentences added to cite uncovered papers
+    added: int = 0  # sentences added to cite uncovered papers (not in the counts above)
     not_added: int = 0  # proposed additions left out as unsupported
+
+    @property
+    def degraded(self) -> bool:
+        """A call failed while this text was checked: the result is not the one a working
+        endpoint gives, so it must not be reused by --resume."""
+        return bool(self.rewrite_failures or self.llm_check_failures)
 
     def add(self, other: Mapping[str, int] | CheckCounts) -> None:
         values = other.to_json() if isinstance(other, CheckCounts) else other
@@ -165,7 +181,8 @@ class ClaimVerifier:
         except FATAL:
             raise
         except LLMError:
-            return text  # no rewrite: the unsupported citations are dropped instead
+            counts.rewrite_failures += 1  # no rewrite: the unsupported citations are dropped
+            return text
         by_id = {n: i for n, i in enumerate(indexes, start=1)}
         replacements: dict[int, str] = {}
         for draft in answer.sentences:
@@ -195,10 +212,7 @@ class ClaimVerifier:
                 continue
             if key not in find_citations(sentence):
                 sentence = _cite_at_end(sentence, key)
-            plain = " ".join(find_plain(sentence).split())
-            counts.checked += 1
-            if not await self.supported(plain, key, counts, item):
-                counts.unsupported += 1
+            if not await self.supported(plain_text(sentence), key, counts, item):
                 counts.not_added += 1
                 continue
             target = min(max(number, 1), len(paragraphs)) - 1 if paragraphs else None
@@ -209,11 +223,6 @@ class ClaimVerifier:
             placed.add(key)
             counts.added += 1
         return "\n\n".join(paragraphs), counts, placed
-
-
-def find_plain(sentence: str) -> str:
-    """The sentence without its citation groups."""
-    return guard_citations(sentence, ()).text
 
 
 def _cite_at_end(sentence: str, key: str) -> str:
