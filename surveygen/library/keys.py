@@ -18,7 +18,7 @@ from surveygen.text import ascii_fold
 __all__ = ["KEY_PATTERN", "is_valid_key", "make_key"]
 
 # A given key is kept only if the citation parser reads it back whole (one pattern for both).
-KEY_PATTERN = re.compile(rf"^{citations.KEY_PATTERN}$")
+KEY_PATTERN = re.compile(rf"{citations.KEY_PATTERN}\Z")  # \Z: no trailing newline either
 # fmt: off
 _STOPWORDS = frozenset({
     "a", "an", "the", "on", "of", "for", "in", "to", "towards", "toward", "with", "and", "via",

@@ -338,7 +338,7 @@ class Composer:
             additions = [
                 (a.key, a.paragraph, a.sentence) for a in answer.additions if a.key in keys
             ]
-            text, counts, _ = await self.verifier.add_sentences(
+            text, counts = await self.verifier.add_sentences(
                 section.text, additions, item=section.node_id
             )
             merged = CheckCounts()

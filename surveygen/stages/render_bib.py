@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 
 from surveygen import __version__
-from surveygen.citations import KEY_PATTERN
 from surveygen.latex import bib_url, escape_latex
+from surveygen.library.keys import is_valid_key
 from surveygen.models import Paper
 from surveygen.stages.render_refs import (
     is_web_url,
@@ -27,7 +27,6 @@ from surveygen.stages.render_refs import (
 
 __all__ = ["bib_entry", "bib_name", "render_bibtex"]
 
-_KEY = re.compile(rf"{KEY_PATTERN}\Z")
 # BibTeX splits an author list at the word "and" (in any case) outside braces.
 _AND = re.compile(r"\band\b", re.IGNORECASE)
 
@@ -64,7 +63,7 @@ def _value(text: str) -> str:
 
 def bib_entry(paper: Paper) -> str:
     """``@article`` when the paper has a venue (the journal), else ``@misc``."""
-    if not _KEY.match(paper.key):  # the library only makes keys the citation parser reads
+    if not is_valid_key(paper.key):  # the library only makes keys the citation parser reads
         raise ValueError(f"citation key {paper.key!r} cannot be used in BibTeX")
     venue = one_line(paper.venue or "")
     arxiv_id = paper_arxiv_id(paper)

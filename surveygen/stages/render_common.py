@@ -24,7 +24,6 @@ import jinja2
 
 from surveygen import __version__
 from surveygen.citations import (
-    KEY_PATTERN,
     citation_order,
     citation_spans,
     format_numbers,
@@ -34,6 +33,7 @@ from surveygen.citations import (
 from surveygen.document import CitationStyle, DocSection, Labels, SurveyDoc, Table, TableRow
 from surveygen.errors import InputError
 from surveygen.latex import escape_latex
+from surveygen.library.keys import is_valid_key
 from surveygen.models import Outline, Paper, Section
 from surveygen.resources import resource_dir
 from surveygen.stages.render_refs import (
@@ -49,7 +49,6 @@ from surveygen.stages.render_refs import (
 TemplateKind = Literal["md", "tex", "html"]
 
 # A table row's key must read back as a citation, as keys in texts do, to be numbered.
-_KEY = re.compile(rf"{KEY_PATTERN}\Z")
 
 # nbconvert-style delimiters: braces, "%" and "#" all mean something to LaTeX.
 _TEX_SYNTAX = {
@@ -197,7 +196,7 @@ def guard_doc(doc: SurveyDoc, known: Collection[str]) -> tuple[SurveyDoc, tuple[
         columns = tuple(plain(column) for column in table.columns)
         rows = []
         for row in table.rows:
-            if row.key not in known or not _KEY.match(row.key):
+            if row.key not in known or not is_valid_key(row.key):
                 removed.setdefault(row.key)
                 continue
             cells = tuple(plain(cell) for cell in row.cells[: len(columns)])

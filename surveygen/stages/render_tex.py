@@ -21,9 +21,9 @@ from typing import TypedDict
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from surveygen.citations import KEY_PATTERN
 from surveygen.document import CitationStyle, SurveyDoc
 from surveygen.latex import escape_latex, latex_url
+from surveygen.library.keys import is_valid_key
 from surveygen.models import Paper
 from surveygen.stages.render_common import (
     CitationIndex,
@@ -44,7 +44,6 @@ __all__ = ["LatexContext", "LatexSectionView", "markdown_to_latex", "render_late
 # cite(keys) -> the LaTeX citation command for one citation group
 Cite = Callable[[Sequence[str]], str]
 
-_KEY = re.compile(rf"{KEY_PATTERN}\Z")
 _BIB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 
 # Sectioning commands by level; deeper levels, and headings inside a text, are paragraphs.
@@ -96,7 +95,7 @@ def render_latex(
     latex_style: CitationStyle = "author-year" if style == "author-year" else "numeric"
     guarded, _, _ = guard_doc(doc, papers.keys())
     index = CitationIndex.build(guarded, papers, latex_style)
-    bad = [key for key in index.numbers if not _KEY.match(key)]
+    bad = [key for key in index.numbers if not is_valid_key(key)]
     if bad:  # the library only makes keys the citation parser reads back whole
         raise ValueError(f"citation key {bad[0]!r} cannot be used in LaTeX")
     author_year = latex_style == "author-year"

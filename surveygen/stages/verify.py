@@ -200,9 +200,9 @@ class ClaimVerifier:
 
     async def add_sentences(
         self, text: str, additions: Sequence[tuple[str, int, str]], *, item: str
-    ) -> tuple[str, CheckCounts, set[str]]:
+    ) -> tuple[str, CheckCounts]:
         """Insert ``(key, paragraph number, sentence)`` additions that the key's evidence
-        supports; returns the text, the counts and the keys now cited."""
+        supports; returns the text and the counts."""
         counts = CheckCounts()
         paragraphs = split_paragraphs(text)
         placed: set[str] = set()
@@ -222,7 +222,7 @@ class ClaimVerifier:
                 paragraphs[target] = paragraphs[target].rstrip() + " " + sentence
             placed.add(key)
             counts.added += 1
-        return "\n\n".join(paragraphs), counts, placed
+        return "\n\n".join(paragraphs), counts
 
 
 def _cite_at_end(sentence: str, key: str) -> str:

@@ -9,17 +9,12 @@ from nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from surveygen.citations import guard_citations
-from surveygen.llm.client import LLMClient
-from surveygen.llm.prompts import render_prompt
-from surveygen.models import Digest, NodeDigest, Outline, OutlineNode, Paper, Section
+from surveygen.models import Digest, NodeDigest, Outline, OutlineNode, Paper
 
 STAGE = "write"
-MIN_WORDS, MAX_WORDS = 180, 350
-LANGUAGE = "English"
 
 # [ \t], not \s: a heading must not swallow the blank line before it or the line after it.
 _HEADING = re.compile(r"^[ \t]*#{1,6}(?:[ \t].*)?$\n?", re.M)
@@ -84,36 +79,3 @@ def parent_titles(outline: Outline) -> dict[str, str]:
         for child in node.children:
             parents[child.id] = node.title
     return parents
-
-
-async def write_section(
-    llm: LLMClient,
-    outline: Outline,
-    node: OutlineNode,
-    evidence: Sequence[SectionEvidence],
-    *,
-    library_keys: Collection[str],
-    parent_title: str | None,
-) -> Section:
-    prompt = render_prompt(
-        "write",
-        language=LANGUAGE,
-        survey_title=outline.title,
-        parent_title=parent_title,
-        section={"title": node.title, "description": node.description},
-        evidence=[
-            {
-                "key": e.paper.key,
-                "title": e.paper.title,
-                "year": e.paper.year,
-                "summary": e.digest.summary,
-                "quotes": [f'- "{q.quote}"' for q in e.digest.evidence],
-            }
-            for e in evidence
-        ],
-        min_words=MIN_WORDS,
-        max_words=MAX_WORDS,
-    )
-    raw = await llm.text(prompt, stage=STAGE, item=node.id)
-    guarded = guard_citations(clean_section_text(raw), library_keys)
-    return Section(node_id=node.id, text=guarded.text, removed_citations=guarded.removed)

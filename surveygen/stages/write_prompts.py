@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from surveygen.models import Outline, OutlineNode, Paper
+from surveygen.models import Outline, OutlineNode
 from surveygen.text import approx_tokens, truncate_tokens
 
 # Tokens the prompt's own wording takes, beyond the material it shows (kept generous).
@@ -300,13 +300,3 @@ def headings_context(headings: Mapping[str, str], *, language: str) -> dict[str,
         "language": language,
         "headings": [f"{node_id}: {' '.join(text.split())}" for node_id, text in headings.items()],
     }
-
-
-def evidence_items(
-    papers: Mapping[str, Paper], entries: Iterable[tuple[str, str, Sequence[str]]]
-) -> list[EvidenceItem]:
-    """``(key, summary, quotes)`` triples as prompt items, with each paper's title and year."""
-    return [
-        EvidenceItem(key, papers[key].title, papers[key].year, summary, tuple(quotes))
-        for key, summary, quotes in entries
-    ]
