@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from surveygen.errors import BudgetExceeded, LLMError, LLMRejectedError
 
@@ -42,3 +42,29 @@ async def settle(job: Callable[[], Awaitable[T]]) -> T | LLMError:
         raise
     except LLMError as exc:
         return exc
+
+
+async def run_items(
+    items: Iterable[tuple[str, Callable[[], Awaitable[T]]]],
+    progress: Any,  # what ui.stage() yields: advance() once per item
+) -> tuple[dict[str, T], dict[str, str]]:
+    """Run item jobs concurrently (the LLM client bounds the concurrency).
+
+    An item whose calls keep failing is recorded in the failures and skipped. A fatal error
+    (budget, refused key, unwritable output) cancels the other items and propagates.
+    """
+    results: dict[str, T] = {}
+    failures: dict[str, str] = {}
+
+    async def one(key: str, job: Callable[[], Awaitable[T]]) -> None:
+        try:
+            outcome = await settle(job)
+        finally:
+            progress.advance()
+        if isinstance(outcome, LLMError):
+            failures[key] = outcome.message
+        else:
+            results[key] = outcome
+
+    await gather_or_cancel(one(key, job) for key, job in items)
+    return results, failures

@@ -10,16 +10,15 @@ the run with everything already paid for kept in the cache and the run directory
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from surveygen.aio import gather_or_cancel, settle
+from surveygen.aio import run_items
 from surveygen.config import Settings
 from surveygen.errors import (
     InputError,
-    LLMError,
     NoEndpointError,
     OutputError,
     RunError,
@@ -27,7 +26,7 @@ from surveygen.errors import (
 from surveygen.models import Digest, Outline, Paper
 from surveygen.rundir import RunDir, default_out_dir, fingerprint, state_name
 from surveygen.stages.mapping import earlier_digests, paper_fingerprint, used_id_floor
-from surveygen.ui import UI, StageProgress
+from surveygen.ui import UI
 
 MAX_TOPIC_CHARS = 2000
 T = TypeVar("T")
@@ -82,32 +81,6 @@ def require_endpoint(settings: Settings) -> None:
             "http://host:port/v1 for another OpenAI-compatible server (vLLM, Ollama, ...). "
             "An offline mode, --engine extractive, is coming and will need neither."
         )
-
-
-async def run_items(
-    items: Iterable[tuple[str, Callable[[], Awaitable[T]]]],
-    progress: StageProgress,
-) -> tuple[dict[str, T], dict[str, str]]:
-    """Run item jobs concurrently (the LLM client bounds the concurrency).
-
-    An item whose calls keep failing is recorded in the failures and skipped. A fatal error
-    (budget, refused key, unwritable output) cancels the other items and propagates.
-    """
-    results: dict[str, T] = {}
-    failures: dict[str, str] = {}
-
-    async def one(key: str, job: Callable[[], Awaitable[T]]) -> None:
-        try:
-            outcome = await settle(job)
-        finally:
-            progress.advance()
-        if isinstance(outcome, LLMError):
-            failures[key] = outcome.message
-        else:
-            results[key] = outcome
-
-    await gather_or_cancel(one(key, job) for key, job in items)
-    return results, failures
 
 
 class Pipeline:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from surveygen.aio import FATAL, gather_or_cancel, settle
+from surveygen.aio import FATAL, run_items
 from surveygen.citations import find_citations, guard_citations
 from surveygen.dedupe import duplicate_stats, remove_duplicates
 from surveygen.document import (
@@ -259,22 +259,8 @@ class Composer:
     async def _jobs(
         self, stage: str, jobs: Mapping[str, Callable[[], Awaitable[T]]]
     ) -> tuple[dict[str, T], dict[str, str]]:
-        results: dict[str, T] = {}
-        failures: dict[str, str] = {}
         with self.ui.stage(stage, len(jobs)) as progress:
-
-            async def one(key: str, job: Callable[[], Awaitable[T]]) -> None:
-                try:
-                    outcome = await settle(job)
-                finally:
-                    progress.advance()
-                if isinstance(outcome, LLMError):
-                    failures[key] = outcome.message
-                else:
-                    results[key] = outcome
-
-            await gather_or_cancel(one(k, j) for k, j in jobs.items())
-        return results, failures
+            return await run_items(jobs.items(), progress)
 
     def _title(self, node_id: str) -> str:
         node = self.outline.find(node_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypedDict
@@ -131,6 +131,20 @@ class TableView(TypedDict):
     caption: str
     header: list[str]  # labels.paper, then the table's columns
     rows: list[TableRowView]
+
+
+def table_view(table: Table, n: int, labels: Labels, cite: Callable[[str], str]) -> TableView:
+    """Table ``n`` for a template: a first column citing each row's paper with ``cite``,
+    "–" for a cell the paper does not report."""
+    return TableView(
+        n=n,
+        caption=table.caption,
+        header=[labels.paper, *table.columns],
+        rows=[
+            TableRowView(key=row.key, cite=cite(row.key), cells=[c or "–" for c in row.cells])
+            for row in table.rows
+        ],
+    )
 
 
 def labels_view(labels: Labels) -> LabelsView:

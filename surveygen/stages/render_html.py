@@ -28,13 +28,13 @@ from surveygen.stages.render_common import (
     CitationMarks,
     LabelsView,
     ReferenceView,
-    TableRowView,
     TableView,
     generated_by,
     guard_doc,
     labels_view,
     make_env,
     render_template,
+    table_view,
 )
 from surveygen.stages.render_refs import is_web_url
 
@@ -88,19 +88,7 @@ def render_html(
         table: TableView | None = None
         if section.table is not None:
             tables += 1
-            table = TableView(
-                n=tables,
-                caption=section.table.caption,
-                header=[guarded.labels.paper, *section.table.columns],
-                rows=[
-                    TableRowView(
-                        key=row.key,
-                        cite=converter.row_cite(row.key),
-                        cells=[cell or "–" for cell in row.cells],
-                    )
-                    for row in section.table.rows
-                ],
-            )
+            table = table_view(section.table, tables, guarded.labels, converter.row_cite)
         level = max(section.level, 1)
         sections.append(
             HtmlSectionView(

@@ -29,13 +29,13 @@ from surveygen.stages.render_common import (
     CitationIndex,
     CitationMarks,
     LabelsView,
-    TableRowView,
     TableView,
     generated_by,
     guard_doc,
     labels_view,
     make_env,
     render_template,
+    table_view,
 )
 from surveygen.stages.render_refs import is_web_url
 
@@ -111,18 +111,8 @@ def render_latex(
         table: TableView | None = None
         if section.table is not None:
             tables += 1
-            table = TableView(
-                n=tables,
-                caption=section.table.caption,
-                header=[guarded.labels.paper, *section.table.columns],
-                rows=[
-                    TableRowView(
-                        key=row.key,
-                        cite=f"\\{row_command}{{{row.key}}}",
-                        cells=[cell or "–" for cell in row.cells],
-                    )
-                    for row in section.table.rows
-                ],
+            table = table_view(
+                section.table, tables, guarded.labels, lambda key: f"\\{row_command}{{{key}}}"
             )
         level = max(section.level, 1)
         sections.append(
