@@ -401,3 +401,25 @@ def test_an_outline_may_not_take_the_id_of_a_generated_part(llm, workdir) -> Non
     assert result.exit_code == 2
     assert "reserved" in result.stderr and "introduction" in result.stderr
     assert llm.chat_requests() == []
+
+
+def test_papers_a_section_left_uncited_are_added_by_one_revision(workdir) -> None:
+    def responder(body: dict) -> str:
+        text = _text_of(body)
+        if "Task: write the body of this section" in text:
+            key, quote = re.search(
+                r'<<<evidence\n\[@([^\]\s]+)\].*?\n- "(.*?)"', text, re.S
+            ).groups()
+            return f"One study reports that {quote.rstrip('.')} [@{key}]."
+        return pipeline_responder(body)
+
+    with FakeLLMServer(responder) as server:
+        result = write(server, workdir / "run", "--length", "1200")
+        covers = [r for r in server.chat_requests() if "not cited yet" in r.prompt_text]
+    assert result.exit_code == 0, result.output
+    report = json.loads((workdir / "run" / "report.json").read_text())
+    cites = report["citations"]
+    assert covers and len(covers) <= report["leaf_sections"]  # at most once per section
+    assert cites["cited_by_revision"] and cites["check"]["added"] == len(cites["cited_by_revision"])
+    assert cites["uncited_with_evidence"] == []
+    assert cites["distinct_cited"] == report["papers"]["with_evidence"]
