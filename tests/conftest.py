@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fakellm import FakeLLMServer
+from scripted import pipeline_responder
 
 # Proxy variables httpx honours; a proxy must never see (or break) calls to the fake server.
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
@@ -34,6 +36,24 @@ def _isolate_environment(
     for var, sub in (("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config")):
         (xdg / sub).mkdir()
         monkeypatch.setenv(var, str(xdg / sub))
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeLLMServer]:
+    """A FakeLLMServer answering every surveygen prompt as the scripted model does."""
+    with FakeLLMServer(pipeline_responder) as server:
+        yield server
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean working directory whose surveygen.toml makes retries fast (files that need
+    other settings, or a fake arXiv, override this fixture)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "surveygen.toml").write_text(
+        "retry_base_seconds = 0.01\nretry_max_seconds = 0.05\ntimeout = 5\n"
+    )
+    return tmp_path
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from fakellm import FakeLLMServer
-from scripted import FAKE_KEY, pipeline_responder
+from scripted import FAKE_KEY
 
 from surveygen.cli import main
 from surveygen.outline_md import parse_outline_md
@@ -24,12 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "data" / "sample_library.jsonl"
 TOPIC = "retrieval-augmented language models"
 SECRET = "sk-proj-THIS-KEY-MUST-NEVER-BE-WRITTEN-42"
-
-
-@pytest.fixture
-def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(pipeline_responder) as server:
-        yield server
 
 
 @pytest.fixture

@@ -88,12 +88,6 @@ def arxiv() -> Iterator[FakeArxivServer]:
 
 
 @pytest.fixture
-def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(pipeline_responder) as server:
-        yield server
-
-
-@pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arxiv: FakeArxivServer) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SURVEYGEN_ARXIV_URL", arxiv.api_url)

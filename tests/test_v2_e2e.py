@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from fakellm import FakeLLMServer, approx_tokens
-from scripted import pipeline_responder
 
 from surveygen.cli import main
 from surveygen.outline_md import parse_outline_md
@@ -20,21 +18,6 @@ from surveygen.outline_md import parse_outline_md
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "data" / "sample_library.jsonl"
 TOPIC = "retrieval-augmented language models"
-
-
-@pytest.fixture
-def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(pipeline_responder) as server:
-        yield server
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "surveygen.toml").write_text(
-        "retry_base_seconds = 0.01\nretry_max_seconds = 0.05\ntimeout = 5\n"
-    )
-    return tmp_path
 
 
 def run(*args: str):

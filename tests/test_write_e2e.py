@@ -29,24 +29,9 @@ LIBRARY = ROOT / "data" / "sample_library.jsonl"
 TOPIC = "retrieval-augmented language models"
 
 
-@pytest.fixture
-def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(pipeline_responder) as server:
-        yield server
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "surveygen.toml").write_text(
-        "retry_base_seconds = 0.01\nretry_max_seconds = 0.05\ntimeout = 5\nlayers = 1\n"
-    )
-    return tmp_path
-
-
 def write(server: FakeLLMServer, out: Path, *extra: str):
     args = ["write", TOPIC, "--papers", str(LIBRARY), "--base-url", server.base_url]
-    args += ["--out", str(out), "--no-search", *extra]
+    args += ["--out", str(out), "--no-search", "--layers", "1", *extra]
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
