@@ -25,8 +25,10 @@ __all__ = [
     "MIN_WORDS",
     "Duplicate",
     "duplicate_stats",
+    "find_all",
     "find_duplicates",
     "remove_duplicates",
+    "remove_found",
 ]
 
 # Calibrated in tests/test_dedupe.py: repeats with a framing phrase added, the words
@@ -96,10 +98,18 @@ def find_duplicates(texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD) 
     return _find(texts, threshold)[1]
 
 
+def find_all(
+    texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD
+) -> tuple[int, list[Duplicate]]:
+    """The number of sentences over all ``texts`` and their duplicates, from one pass."""
+    sentences, duplicates = _find(texts, threshold)
+    return len(sentences), duplicates
+
+
 def duplicate_stats(texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD) -> tuple[int, int]:
     """(number of sentences, number of duplicate sentences) over all ``texts``."""
-    sentences, duplicates = _find(texts, threshold)
-    return len(sentences), len(duplicates)
+    sentences, duplicates = find_all(texts, threshold)
+    return sentences, len(duplicates)
 
 
 def remove_duplicates(
@@ -111,10 +121,15 @@ def remove_duplicates(
     quote line left empty goes with its line (and one of two blank lines around it).
     """
     duplicates = find_duplicates(texts, threshold)
+    return remove_found(texts, duplicates), duplicates
+
+
+def remove_found(texts: Sequence[str], duplicates: Sequence[Duplicate]) -> list[str]:
+    """``texts`` with ``duplicates`` (as :func:`find_all` gives them) cut out, tidied."""
     out = list(texts)
     for duplicate in sorted(duplicates, key=lambda d: (d.text_index, d.span.start), reverse=True):
         out[duplicate.text_index] = _cut(out[duplicate.text_index], duplicate.span)
-    return out, duplicates
+    return out
 
 
 # What may be left of a line whose only sentence was removed: a list or quote marker.

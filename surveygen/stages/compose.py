@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from surveygen.aio import FATAL, run_items
 from surveygen.citations import find_citations, guard_citations
-from surveygen.dedupe import duplicate_stats, remove_duplicates
+from surveygen.dedupe import find_all, remove_found
 from surveygen.document import (
     CONCLUSION,
     INTRODUCTION,
@@ -41,7 +41,7 @@ from surveygen.stages.tables import (
     table_context,
 )
 from surveygen.stages.verify import CheckCounts, ClaimVerifier, split_paragraphs
-from surveygen.stages.write import SectionEvidence, clean_section_text, parent_titles
+from surveygen.stages.write import SectionEvidence, clean_section_text, parent_titles, prune
 from surveygen.stages.write_prompts import (
     CoverAnswer,
     EvidenceItem,
@@ -57,7 +57,6 @@ from surveygen.stages.write_prompts import (
 from surveygen.support import SupportChecker, evidence_passages
 
 T = TypeVar("T")
-_COUNT_NAMES = set(CheckCounts().to_json())
 _FIXED_HEADINGS = {
     INTRODUCTION: "Introduction",
     CONCLUSION: "Conclusion",
@@ -88,9 +87,7 @@ def verify_mode(language: str, verify: str) -> tuple[str, str | None]:
 
 
 def _reusable_section(section: Section) -> bool:
-    return not CheckCounts(
-        **{k: v for k, v in section.checks.items() if k in _COUNT_NAMES}
-    ).degraded
+    return not CheckCounts.from_json(section.checks).degraded
 
 
 @dataclass(frozen=True)
@@ -584,8 +581,6 @@ class Composer:
                 failures=self.failures,
             )
         if len(sections) < len(self.outline.leaves()):
-            from surveygen.stages.write import prune
-
             self.outline, _ = prune(self.outline, set(sections))
         covered = await self.cover(sections)
         tables = await self.tables()
@@ -627,8 +622,9 @@ class Composer:
         leaves = {leaf.id for leaf in self.outline.leaves()}
         priority = [i for i in order if i in leaves] + [i for i in order if i not in leaves]
         texts = [texts_by_id[i] for i in priority]
-        outcome.duplicates = duplicate_stats(texts)
-        deduped, removed = remove_duplicates(texts)
+        sentences, removed = find_all(texts)
+        outcome.duplicates = (sentences, len(removed))
+        deduped = remove_found(texts, removed)
         # A part made only of repeats keeps them: an empty heading would read worse.
         emptied = {i for i, text in enumerate(deduped) if not text.strip() and texts[i].strip()}
         deduped = [texts[i] if i in emptied else text for i, text in enumerate(deduped)]

@@ -66,10 +66,18 @@ class CheckCounts:
         return bool(self.rewrite_failures or self.llm_check_failures)
 
     def add(self, other: Mapping[str, int] | CheckCounts) -> None:
+        """Add ``other``'s counts (names this class does not know are ignored)."""
         values = other.to_json() if isinstance(other, CheckCounts) else other
+        names = {f.name for f in fields(self)}
         for name, value in values.items():
-            if hasattr(self, name):
+            if name in names:
                 setattr(self, name, getattr(self, name) + int(value))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, int]) -> CheckCounts:
+        counts = cls()
+        counts.add(data)
+        return counts
 
     def to_json(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
