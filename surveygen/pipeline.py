@@ -187,6 +187,8 @@ class Pipeline:
         if self.request.dry_run:
             return self.dry_run(topic, user_outline)
 
+        from surveygen.identity import run_identity
+
         out = self.request.out or default_out_dir(topic)
         rd = RunDir.open(
             out,
@@ -194,7 +196,14 @@ class Pipeline:
             resume=self.request.resume,
             force=self.request.force,
             keep_state=user_outline is not None,
+            identity=run_identity(settings, self.request.outline),
         )
+        if rd.discarded:
+            self._warn(
+                "the earlier run in this folder was made with other options ("
+                + "; ".join(rd.discarded)
+                + "): its saved work is not reused, only cached answers to identical prompts"
+            )
         self.reuse = rd.kept
         if user_outline is not None and rd.kept:
             # New headings must not take the id of a section an earlier run made and the

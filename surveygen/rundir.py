@@ -21,6 +21,7 @@ from typing import Any
 
 from surveygen import __version__
 from surveygen.errors import InputError, OutputError
+from surveygen.identity import describe_changes
 from surveygen.text import ascii_fold
 
 __all__ = [
@@ -147,6 +148,8 @@ class RunDir:
         # True when the state of an earlier run was kept (--resume, or keep_state with a run
         # of the same topic there), so stages may reuse what it saved.
         self.kept = False
+        # Why the state of an earlier run of the same topic was not kept for --outline.
+        self.discarded: list[str] = []
 
     @classmethod
     def open(
@@ -157,6 +160,7 @@ class RunDir:
         resume: bool = False,
         force: bool = False,
         keep_state: bool = False,
+        identity: dict[str, Any] | None = None,
     ) -> RunDir:
         """Open ``path`` for a run on ``topic``, creating it with ``state/`` and ``logs/``.
 
@@ -169,7 +173,11 @@ class RunDir:
         - ``keep_state`` (``--outline``) keeps everything when there is a run of the same
           topic, and otherwise starts one as usual;
         - a different topic is refused unless ``force``, which empties ``state/`` and
-          ``logs/``.
+          ``logs/``;
+        - ``identity`` (see surveygen/identity.py) is recorded in the manifest. ``resume``
+          refuses a run made with another identity, naming each change; ``keep_state``
+          starts afresh instead (the changes are left in ``discarded`` for a warning), since
+          the point of ``--outline`` is the new outline, not the old state.
         """
         path = Path(path).expanduser()
         if resume and force:
@@ -205,22 +213,41 @@ class RunDir:
                 raise InputError(f"nothing to resume in {path}", hint="run again without --resume")
             if old_topic != topic:
                 raise rd._mismatch(old_topic)
+            if identity is not None:
+                changes = describe_changes(manifest.get("identity"), identity)
+                if changes:
+                    raise InputError(
+                        f"--resume: the run in {path} was made with other options:\n    "
+                        + "\n    ".join(changes),
+                        hint="resume with the options the run was started with, or drop "
+                        "--resume to start it over with the new ones (answers already "
+                        "received are reused from the LLM cache wherever a prompt is unchanged)",
+                    )
             rd.kept = True
             return rd
         if keep_state and manifest is not None and old_topic == topic:
-            rd.kept = True
-            return rd
+            changes = (
+                describe_changes(manifest.get("identity"), identity, ignore=("outline",))
+                if identity is not None
+                else []
+            )
+            if not changes:
+                rd.kept = True
+                if identity is not None and manifest.get("identity") != identity:
+                    rd.write_json(MANIFEST, {**manifest, "identity": identity})
+                return rd
+            rd.discarded = changes
         if manifest is not None and old_topic != topic and not force:
             raise rd._mismatch(old_topic)
         _remove(path, OWNED_STATE + (OWNED_LOGS if force else ()))
-        rd.write_json(
-            MANIFEST,
-            {
-                "topic": topic,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "surveygen_version": __version__,
-            },
-        )
+        record: dict[str, Any] = {
+            "topic": topic,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "surveygen_version": __version__,
+        }
+        if identity is not None:
+            record["identity"] = identity
+        rd.write_json(MANIFEST, record)
         return rd
 
     def _read_manifest(self, *, ignore_damage: bool) -> dict[str, Any] | None:

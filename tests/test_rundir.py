@@ -176,6 +176,43 @@ def test_resume_other_topic_is_refused(tmp_path: Path) -> None:
         RunDir.open(tmp_path, "Other", resume=True)
 
 
+def _identity(**changes: object) -> dict:
+    from surveygen.config import Settings
+    from surveygen.identity import run_identity
+
+    base = run_identity(Settings(models={"digest": "m-a"}), None)
+    return {**base, **changes}
+
+
+def test_resume_refuses_another_identity_and_names_each_change(tmp_path: Path) -> None:
+    RunDir.open(tmp_path, TOPIC, identity=_identity())
+    changed = _identity(language="German", models={**_identity()["models"], "write": "m-x"})
+    with pytest.raises(InputError) as caught:
+        RunDir.open(tmp_path, TOPIC, resume=True, identity=changed)
+    message = str(caught.value)
+    assert "--language: English → German" in message
+    assert "model for write: gpt-4o-mini → m-x" in message
+    assert "model for digest" not in message  # unchanged entries are not listed
+    assert RunDir.open(tmp_path, TOPIC, resume=True, identity=_identity()).kept
+
+
+def test_resume_of_a_run_without_identity_is_refused(tmp_path: Path) -> None:
+    RunDir.open(tmp_path, TOPIC)
+    with pytest.raises(InputError, match="older surveygen"):
+        RunDir.open(tmp_path, TOPIC, resume=True, identity=_identity())
+
+
+def test_keep_state_starts_afresh_when_the_identity_changed(tmp_path: Path) -> None:
+    RunDir.open(tmp_path, TOPIC, identity=_identity())
+    RunDir.open(tmp_path, TOPIC, identity=_identity()).write_json("state/outline.json", {})
+    kept = RunDir.open(tmp_path, TOPIC, keep_state=True, identity=_identity(outline="abc"))
+    assert kept.kept and kept.discarded == [] and kept.exists("state/outline.json")
+    assert kept.read_json("state/run.json")["identity"]["outline"] == "abc"
+    fresh = RunDir.open(tmp_path, TOPIC, keep_state=True, identity=_identity(length=900))
+    assert not fresh.kept and fresh.discarded == ["--length: default → 900"]
+    assert not fresh.exists("state/outline.json")
+
+
 def test_resume_and_force_together_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--resume and --force"):
         RunDir.open(tmp_path, TOPIC, resume=True, force=True)

@@ -54,6 +54,11 @@ def _version(name: str) -> str:
     return hashlib.sha256(source).hexdigest()[:12]
 
 
+def prompt_version(name: str) -> str:
+    """A short hash of ``prompts/<name>.j2`` as shipped: what the call log records."""
+    return _version(name)
+
+
 def available_prompts() -> list[str]:
     return sorted(p.stem for p in resource_dir("prompts").glob("*.j2"))
 

@@ -1,0 +1,244 @@
+"""Crash-safe resume: ``kill -9`` and Ctrl-C at several points, then ``--resume``.
+
+The CLI runs in a subprocess against the hermetic server. A clean run (its own cache) gives
+the reference: how many calls a run needs and what it writes. An interrupted run plus its
+``--resume`` (another cache) must make no more calls than the clean run, except those that
+were on the wire when it died, and must write the same survey.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fakellm import FakeLLMServer
+from scripted import pipeline_responder
+
+from surveygen.cli import main
+
+pytestmark = pytest.mark.subprocess
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARY = ROOT / "data" / "sample_library.jsonl"
+TOPIC = "retrieval-augmented language models"
+EXE = Path(sys.executable).with_name("surveygen")
+CONCURRENCY = 4
+OUTPUTS = ("survey.md", "survey.tex", "survey.html", "references.bib", "outline.md")
+
+
+@dataclass
+class Reference:
+    calls: int  # chat requests a clean run sends
+    files: dict[str, str]  # its outputs
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(pipeline_responder) as fake:
+        fake.latency = (0.01, 0.0)  # every answer takes a moment, so a kill lands mid-stage
+        yield fake
+
+
+def _env(cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SURVEYGEN_"))}
+    env.update(
+        XDG_CACHE_HOME=str(cache),
+        XDG_CONFIG_HOME=str(cache / "config"),
+        SURVEYGEN_ARXIV_URL="http://127.0.0.1:9/api/query",
+        SURVEYGEN_ARXIV_DELAY="0",
+    )
+    return env
+
+
+def _args(server: FakeLLMServer, out: Path, *extra: str) -> list[str]:
+    return [
+        str(EXE),
+        "write",
+        TOPIC,
+        "--papers",
+        str(LIBRARY),
+        "--no-search",
+        "--base-url",
+        server.base_url,
+        "--out",
+        str(out),
+        "--concurrency",
+        str(CONCURRENCY),
+        "--format",
+        "md,tex,html,bib",
+        *extra,
+    ]
+
+
+def _run(server: FakeLLMServer, out: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        _args(server, out, *extra),
+        capture_output=True,
+        text=True,
+        env=_env(cache),
+        cwd=out.parent,
+        timeout=300,
+    )
+
+
+def _cached_answers(cache: Path) -> int:
+    with sqlite3.connect(cache / "surveygen" / "llm-cache.sqlite3") as db:
+        return db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    return {name: (out / name).read_text(encoding="utf-8") for name in OUTPUTS}
+
+
+@pytest.fixture(scope="module")
+def reference(server: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    base = tmp_path_factory.mktemp("clean")
+    before = len(server.chat_requests())
+    done = _run(server, base / "run", base / "cache")
+    assert done.returncode == 0, done.stderr
+    return Reference(len(server.chat_requests()) - before, _outputs(base / "run"))
+
+
+def _interrupt(
+    server: FakeLLMServer, out: Path, cache: Path, after: int, sig: int
+) -> tuple[subprocess.CompletedProcess, int]:
+    """Start a run, send ``sig`` once the server has received ``after`` requests from it;
+    return the finished process and the number of requests it sent."""
+    before = len(server.chat_requests())
+    proc = subprocess.Popen(
+        _args(server, out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(cache),
+        cwd=out.parent,
+    )
+    deadline = time.monotonic() + 120
+    while len(server.chat_requests()) - before < after:
+        assert proc.poll() is None, f"the run ended before {after} calls: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, "the run did not reach the kill point"
+        time.sleep(0.002)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    time.sleep(0.1)  # requests the dead process had on the wire still reach the server
+    return done, len(server.chat_requests()) - before
+
+
+def _resume_and_compare(
+    server: FakeLLMServer, reference: Reference, out: Path, cache: Path, sent: int
+) -> dict[str, int]:
+    answered = _cached_answers(cache)
+    in_flight = sent - answered
+    assert 0 <= in_flight <= CONCURRENCY, (sent, answered)
+    before = len(server.chat_requests())
+    done = _run(server, out, cache, "--resume")
+    assert done.returncode == 0, done.stderr
+    resumed = len(server.chat_requests()) - before
+    # Both runs together: the clean run's calls, plus those that were on the wire.
+    assert sent + resumed <= reference.calls + in_flight
+    assert resumed == reference.calls - answered
+    assert _outputs(out) == reference.files
+    return {"sent": sent, "answered": answered, "resumed": resumed}
+
+
+@pytest.mark.parametrize("share", [0.05, 0.3, 0.6, 0.95])
+def test_kill_9_at_any_point_then_resume_pays_only_for_calls_in_flight(
+    server: FakeLLMServer, reference: Reference, tmp_path: Path, share: float
+) -> None:
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    after = max(1, int(reference.calls * share))
+    done, sent = _interrupt(server, out, cache, after, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL
+    assert not (out / "survey.md").exists()
+    _resume_and_compare(server, reference, out, cache, sent)
+
+
+def test_kill_9_with_the_last_call_on_the_wire_resumes_with_that_call_alone(
+    server: FakeLLMServer, reference: Reference, tmp_path: Path
+) -> None:
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    done, sent = _interrupt(server, out, cache, reference.calls, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL
+    figures = _resume_and_compare(server, reference, out, cache, sent)
+    assert figures["sent"] == reference.calls
+    assert figures["resumed"] == reference.calls - figures["answered"] <= CONCURRENCY
+
+
+def test_ctrl_c_stops_gracefully_and_says_how_to_resume(
+    server: FakeLLMServer, reference: Reference, tmp_path: Path
+) -> None:
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    done, sent = _interrupt(server, out, cache, reference.calls // 2, signal.SIGINT)
+    assert done.returncode == 130, done.stderr
+    assert "--resume" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sent < reference.calls  # it stopped instead of finishing the run
+    assert json.loads((out / "state" / "run.json").read_text())["topic"] == TOPIC
+    assert list((out / "state" / "digests").glob("*.json"))  # finished items were saved
+    _resume_and_compare(server, reference, out, cache, sent)
+
+
+# ------------------------------------------------------------ resume with other options
+
+
+def _write(*args: str):
+    return CliRunner().invoke(main, ["write", *args], catch_exceptions=False)
+
+
+def _base(llm: FakeLLMServer, out: Path, *extra: str) -> list[str]:
+    return [
+        *(TOPIC, "--papers", str(LIBRARY), "--no-search", "--base-url", llm.base_url),
+        *("--out", str(out), *extra),
+    ]
+
+
+def test_resume_with_another_model_is_refused_and_names_the_change(llm, workdir) -> None:
+    out = workdir / "run"
+    assert _write(*_base(llm, out, "--model", "model-a")).exit_code == 0
+    sent = len(llm.chat_requests())
+    result = _write(*_base(llm, out, "--model", "model-b", "--resume"))
+    assert result.exit_code == 2
+    assert "model for digest: model-a → model-b" in result.stderr
+    assert "drop --resume" in result.stderr
+    assert len(llm.chat_requests()) == sent
+    # Options that change no answer may differ: --budget, --concurrency, --format.
+    result = _write(*_base(llm, out, "--model", "model-a", "--resume", "--concurrency", "2"))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_resume_with_another_outline_or_language_is_refused(llm, workdir) -> None:
+    out = workdir / "run"
+    assert _write(*_base(llm, out)).exit_code == 0
+    outline = out / "outline.md"
+    result = _write(*_base(llm, out, "--resume", "--outline", str(outline)))
+    assert result.exit_code == 2 and "--outline: now given" in result.stderr
+    result = _write(*_base(llm, out, "--resume", "--language", "German"))
+    assert result.exit_code == 2 and "--language: English → German" in result.stderr
+
+
+def test_outline_rerun_with_another_model_does_not_reuse_old_digests(llm, workdir) -> None:
+    out = workdir / "run"
+    assert _write(*_base(llm, out, "--model", "model-a")).exit_code == 0
+    outline = workdir / "outline.md"
+    outline.write_text((out / "outline.md").read_text())
+    before = len(llm.chat_requests())
+    result = _write(*_base(llm, out, "--model", "model-b", "--outline", str(outline)))
+    assert result.exit_code == 0, result.stderr
+    assert "made with other options (model for digest: model-a → model-b" in result.stderr
+    digests = [
+        r
+        for r in llm.chat_requests()[before:]
+        if r.body["model"] == "model-b" and "<<<paper " in r.prompt_text
+    ]
+    assert len(digests) >= 8  # every paper digested again by the new model
