@@ -2,8 +2,9 @@
 
 The LLM client bounds how many calls are on the wire; stages simply start all their jobs.
 What they share is the failure rule: an item whose calls keep failing (an ``LLMError``) is the
-item's problem and is reported, while a fatal error (budget spent, key refused) or a
-cancellation stops every other job at once and propagates.
+item's problem and is reported, while a fatal error (budget spent, key refused) stops the
+run: no new call is sent, calls already on the wire finish (so what was paid for is kept), and
+the error propagates. A cancellation (Ctrl-C) stops every job at once.
 """
 
 from __future__ import annotations
@@ -21,11 +22,31 @@ FATAL: tuple[type[BaseException], ...] = (BudgetExceeded, LLMRejectedError)
 
 
 async def gather_or_cancel(coros: Iterable[Awaitable[T]]) -> list[T]:
-    """Await ``coros`` concurrently, results in order. On the first exception (or when the
-    caller is cancelled) the others are cancelled and awaited, then the exception propagates."""
+    """Await ``coros`` concurrently, results in order.
+
+    On a fatal error (budget spent, key refused) the others are awaited, not cancelled: the
+    LLM client sends no new request after such an error, so they end at once, except calls
+    already on the wire, whose answers are paid for and get cached. On any other exception,
+    or when the caller is cancelled (Ctrl-C), the others are cancelled and awaited. Then the
+    exception propagates.
+    """
     tasks = [asyncio.ensure_future(c) for c in coros]
     try:
         return list(await asyncio.gather(*tasks))
+    except FATAL:
+        await _settle_all(tasks)
+        raise
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _settle_all(tasks: list[asyncio.Future[Any]]) -> None:
+    """Wait for ``tasks`` to end; cancel them if this wait is itself cancelled."""
+    try:
+        await asyncio.gather(*tasks, return_exceptions=True)
     except BaseException:
         for task in tasks:
             task.cancel()

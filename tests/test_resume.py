@@ -242,3 +242,43 @@ def test_outline_rerun_with_another_model_does_not_reuse_old_digests(llm, workdi
         if r.body["model"] == "model-b" and "<<<paper " in r.prompt_text
     ]
     assert len(digests) >= 8  # every paper digested again by the new model
+
+
+# ------------------------------------------------------------ a fatal error keeps what was paid
+
+
+def _cache_rows() -> int:
+    return _cached_answers(Path(os.environ["XDG_CACHE_HOME"]))
+
+
+def test_a_budget_stop_lets_calls_on_the_wire_finish_and_caches_them(llm, workdir) -> None:
+    (workdir / "surveygen.toml").write_text(
+        'retry_base_seconds = 0.01\n[prices."fake-model"]\ninput = 1.0\noutput = 1.0\n'
+    )
+    llm.latency = (0.05, 0.0)
+    args = _base(llm, workdir / "run", "--model", "fake-model", "--concurrency", "4")
+    result = _write(*args, "--budget", "0.03")
+    assert result.exit_code == 1 and "budget" in result.stderr
+    sent = len(llm.chat_requests())
+    assert sent > CONCURRENCY  # the stop came while calls ran side by side
+    assert _cache_rows() == sent  # every answer the server sent was kept
+
+
+def test_a_refused_key_stops_new_calls_but_keeps_answers_on_the_wire(llm, workdir) -> None:
+    import threading
+
+    llm.latency = (0.05, 0.0)
+
+    def refuse_later() -> None:
+        deadline = time.monotonic() + 30
+        while len(llm.chat_requests()) < 10 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        llm.inject("echo_auth")
+
+    threading.Thread(target=refuse_later, daemon=True).start()
+    result = _write(*_base(llm, workdir / "run", "--concurrency", "4"))
+    assert result.exit_code == 1 and "refused the API key" in result.stderr
+    sent = len(llm.chat_requests())
+    refused = [r for r in llm.chat_requests() if r.fault == "echo_auth"]
+    assert len(refused) == 1
+    assert _cache_rows() == sent - 1  # all but the refused request were answered and kept

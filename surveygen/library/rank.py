@@ -123,7 +123,7 @@ async def screen(
     A batch whose call fails leaves its papers unrated (None) and adds a warning; a rating
     for an id the batch does not hold is ignored. Budget and refused-key errors propagate.
     """
-    import asyncio
+    from surveygen.aio import gather_or_cancel
 
     scores: list[float | None] = [None] * len(papers)
     warnings: list[str] = []
@@ -156,7 +156,7 @@ async def screen(
             if callable(on_batch):
                 on_batch()
 
-    await asyncio.gather(*(batch(s) for s in range(0, len(papers), SCREEN_BATCH)))
+    await gather_or_cancel(batch(s) for s in range(0, len(papers), SCREEN_BATCH))
     return scores, warnings
 
 

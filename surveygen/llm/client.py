@@ -11,12 +11,15 @@ client pointed at any OpenAI-compatible endpoint, with
   mode, then plain text with tolerant extraction, whichever the server accepts (the first
   mode that works is remembered), and one repair retry that shows the model its parse error;
 * the content-addressed answer cache, the call log and the cost ledger with ``--budget``;
+* a halt: after an error that ends the run (budget spent, key refused) no new request is
+  sent, while requests already on the wire finish, so their paid answers are cached;
 * redaction: the API key never appears in a log line or an error message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 import time
 from collections.abc import Callable
@@ -28,7 +31,7 @@ import openai
 from pydantic import BaseModel
 
 from surveygen.config import Settings
-from surveygen.errors import LLMError, LLMParseError, LLMRejectedError
+from surveygen.errors import BudgetExceeded, LLMError, LLMParseError, LLMRejectedError
 from surveygen.llm.cache import AnswerCache, CachedAnswer, cache_key
 from surveygen.llm.ledger import Ledger
 from surveygen.llm.parsing import (
@@ -127,6 +130,9 @@ class LLMClient:
         self._mode_fixed = start != "auto"
         self._token_param = "max_tokens"
         self._send_stream_options = True
+        # The error that ends the run (budget spent, key refused): once set, no request is
+        # sent any more, while those already on the wire finish and are cached.
+        self._halted: BaseException | None = None
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -392,10 +398,18 @@ class LLMClient:
         args = self._request_args(messages, schema, mode, model)
         est_in = sum(approx_tokens(m["content"]) for m in messages)
         async with self._semaphore:
-            reservation = self.ledger.reserve(model, est_in, self.options.max_output_tokens)
+            if self._halted is not None:
+                raise copy.copy(self._halted)
+            try:
+                reservation = self.ledger.reserve(model, est_in, self.options.max_output_tokens)
+            except BudgetExceeded as exc:
+                self._halted = exc
+                raise
             try:
                 return await self._request(args, messages, mode), reservation
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, LLMRejectedError):
+                    self._halted = exc
                 self.ledger.release(reservation)
                 raise
 
