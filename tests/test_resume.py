@@ -282,3 +282,84 @@ def test_a_refused_key_stops_new_calls_but_keeps_answers_on_the_wire(llm, workdi
     refused = [r for r in llm.chat_requests() if r.fault == "echo_auth"]
     assert len(refused) == 1
     assert _cache_rows() == sent - 1  # all but the refused request were answered and kept
+
+
+# ------------------------------------------------------------ a disk that fills mid-run
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    """Mount a tmpfs of ``size`` on ``path``; False when this machine does not allow it."""
+    path.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+    )
+    return done.returncode == 0
+
+
+def _assert_consistent(out: Path) -> None:
+    """No temporary file left behind and every state file whole."""
+    assert not [p for p in out.rglob("*.tmp")]
+    for path in (out / "state").rglob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("size", ["200k", "300k", "400k"])
+def test_a_disk_that_fills_mid_run_fails_clearly_and_resume_finishes(
+    llm, workdir, size: str
+) -> None:
+    disk = workdir / "disk"
+    if os.geteuid() != 0 or not _mount_tmpfs(disk, size):
+        pytest.skip("mounting a small tmpfs needs root; test_a_file_size_limit covers the rest")
+    try:
+        env = {"XDG_CACHE_HOME": str(disk / "cache")}
+        args = _base(llm, disk / "run", "--format", "md,html")
+        result = CliRunner().invoke(main, ["write", *args], env=env, catch_exceptions=False)
+        assert result.exit_code == 1, result.stderr
+        assert "disk is full" in result.stderr or "No space left on device" in result.stderr
+        assert "--resume" in result.stderr and "Traceback" not in result.stderr
+        assert not (disk / "run" / "survey.md").exists()
+        _assert_consistent(disk / "run")
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        sent = len(llm.chat_requests())
+        resumed = CliRunner().invoke(
+            main, ["write", *args, "--resume"], env=env, catch_exceptions=False
+        )
+        assert resumed.exit_code == 0, resumed.stderr
+        assert len(llm.chat_requests()) > sent  # the calls the failure stopped were made
+        # An uninterrupted run with the same cached answers writes the same survey.
+        clean = _base(llm, disk / "clean", "--format", "md,html")
+        again = CliRunner().invoke(main, ["write", *clean], env=env, catch_exceptions=False)
+        assert again.exit_code == 0, again.stderr
+        for name in ("survey.md", "survey.html", "outline.md"):
+            assert (disk / "run" / name).read_text() == (disk / "clean" / name).read_text()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_file_size_limit_on_the_cache_fails_clearly_and_resume_finishes(
+    server: FakeLLMServer, reference: Reference, tmp_path: Path
+) -> None:
+    """The same failure on any machine: RLIMIT_FSIZE makes the growing cache unwritable."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    before = len(server.chat_requests())
+    failed = subprocess.run(
+        _args(server, out),
+        capture_output=True,
+        text=True,
+        env=_env(cache),
+        cwd=tmp_path,
+        timeout=300,
+        preexec_fn=limit,
+    )
+    assert failed.returncode == 1, failed.stderr
+    assert "cannot write the LLM cache" in failed.stderr and "--resume" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    _assert_consistent(out)
+    sent = len(server.chat_requests()) - before
+    _resume_and_compare(server, reference, out, cache, sent)
