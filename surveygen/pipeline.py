@@ -626,6 +626,9 @@ class Pipeline:
             rendered = render_outputs(outcome, library, digests, self.settings)
             for name, text in rendered.files.items():
                 rd.write_text(name, text)
+            stale = rd.remove_stale_outputs(rendered.files)
+            if stale:
+                self.ui.info(f"removed {', '.join(stale)} of an earlier run (not in --format)")
             rd.write_text(
                 "outline.md", render_outline_md(plan, user_dir=self.settings.templates_dir)
             )

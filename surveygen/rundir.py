@@ -123,6 +123,9 @@ OWNED_STATE = (
     "state/headings.json",
 )
 OWNED_LOGS = ("logs/calls.jsonl",)
+# The outputs --format chooses from: a run removes those it did not write this time, so the
+# folder never mixes a new survey.md with an older run's survey.tex.
+OUTPUT_FILES = ("survey.md", "survey.tex", "survey.html", "references.bib")
 
 
 def _remove(root: Path, relpaths: tuple[str, ...]) -> None:
@@ -267,6 +270,12 @@ class RunDir:
             f"{self.path} holds a run for topic {old_topic!r}; "
             "choose another --out, or pass --force to replace it"
         )
+
+    def remove_stale_outputs(self, written: Iterable[str]) -> list[str]:
+        """Delete the files of ``OUTPUT_FILES`` this run did not write; their names."""
+        stale = [n for n in OUTPUT_FILES if n not in set(written) and self.exists(n)]
+        _remove(self.path, tuple(stale))
+        return stale
 
     def resolve(self, rel: str) -> Path:
         """The absolute path of ``rel`` inside the run directory; ``OutputError`` for an

@@ -363,3 +363,19 @@ def test_a_file_size_limit_on_the_cache_fails_clearly_and_resume_finishes(
     _assert_consistent(out)
     sent = len(server.chat_requests()) - before
     _resume_and_compare(server, reference, out, cache, sent)
+
+
+def test_a_rerun_with_fewer_formats_removes_the_older_outputs(llm, workdir) -> None:
+    out = workdir / "run"
+    assert _write(*_base(llm, out, "--format", "md,tex,html,bib")).exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    result = _write(*_base(llm, out, "--format", "html"))
+    assert result.exit_code == 0, result.stderr
+    assert "removed survey.md, survey.tex, references.bib of an earlier run" in result.stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "notes.txt",
+        "outline.md",
+        "papers.jsonl",
+        "report.json",
+        "survey.html",
+    ]
