@@ -10,12 +10,22 @@ the error propagates. A cancellation (Ctrl-C) stops every job at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from surveygen.errors import BudgetExceeded, LLMError, LLMRejectedError
 
 T = TypeVar("T")
+
+# Most blocking jobs (downloads, PDF parsing) run in threads at once, like asyncio's default
+# executor allows on a small machine.
+MAX_THREADS = 6
+_thread_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 # Errors that end the run rather than one item.
 FATAL: tuple[type[BaseException], ...] = (BudgetExceeded, LLMRejectedError)
@@ -89,3 +99,41 @@ async def run_items(
 
     await gather_or_cancel(one(key, job) for key, job in items)
     return results, failures
+
+
+async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``func(*args, **kwargs)`` in a daemon thread, awaited; at most ``MAX_THREADS`` such
+    threads per event loop.
+
+    Unlike ``asyncio.to_thread``, a cancellation (Ctrl-C) returns at once: the thread is left
+    to end by itself and nothing waits for it at exit, so a stalled download cannot hold the
+    program. Such jobs must therefore only fetch or compute; whatever they produce is saved by
+    the coroutine that awaited them.
+    """
+    loop = asyncio.get_running_loop()
+    slots = _thread_slots.get(loop)
+    if slots is None:
+        slots = _thread_slots[loop] = asyncio.Semaphore(MAX_THREADS)
+    async with slots:
+        future: asyncio.Future[T] = loop.create_future()
+
+        def deliver(result: Any, error: BaseException | None) -> None:
+            if future.done():  # cancelled meanwhile
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        def work() -> None:
+            result, error = None, None
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:  # handed to the awaiting coroutine
+                error = exc
+            # A closed loop (RuntimeError) means nobody waits for this any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver, result, error)
+
+        threading.Thread(target=work, name="surveygen-io", daemon=True).start()
+        return await future

@@ -379,3 +379,30 @@ def test_a_rerun_with_fewer_formats_removes_the_older_outputs(llm, workdir) -> N
         "report.json",
         "survey.html",
     ]
+
+
+def test_ctrl_c_while_arxiv_stalls_exits_at_once(server: FakeLLMServer, tmp_path: Path) -> None:
+    from fakearxiv import FakeArxivServer
+
+    with FakeArxivServer() as arxiv:
+        arxiv.delay = 30  # every arXiv answer takes 30 s
+        env = {**_env(tmp_path / "cache"), "SURVEYGEN_ARXIV_URL": arxiv.api_url}
+        args = [str(EXE), "write", TOPIC, "--base-url", server.base_url]
+        proc = subprocess.Popen(
+            [*args, "--out", str(tmp_path / "run")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while not arxiv.api_requests:  # the search is waiting on arXiv
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)
+        waited = time.monotonic() - started
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    assert waited < 10  # not the 30 s the stalled request would take

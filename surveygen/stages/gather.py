@@ -16,12 +16,12 @@ Every bad input costs one warning line, never the run; only an empty library is 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from surveygen.aio import in_thread
 from surveygen.errors import BudgetExceeded, InputError, LLMError, LLMRejectedError
 from surveygen.library.local import check_path, load_path, read_arxiv_ids
 from surveygen.library.merge import Merged, assign_keys, merge_candidates, previous_keys
@@ -185,9 +185,7 @@ class _Gatherer:
         with self.ui.stage("gather:library", len(self.options.papers)) as progress:
             result = LoadResult()
             for path in self.options.papers:
-                part = await asyncio.to_thread(
-                    load_path, path, max_bytes=self.options.max_file_bytes
-                )
+                part = await in_thread(load_path, path, max_bytes=self.options.max_file_bytes)
                 result.extend(part)
                 self.tried.append(
                     f"--papers {path} ({part.read} entries read, {part.skipped} unusable)"
@@ -209,7 +207,7 @@ class _Gatherer:
 
         with self.ui.stage("gather:arxiv-ids", 1) as progress:
             try:
-                candidates, missing = await asyncio.to_thread(self.source().fetch_ids, ids)
+                candidates, missing = await in_thread(self.source().fetch_ids, ids)
             except ArxivUnavailable as exc:
                 self.warn(f"could not fetch the --arxiv-ids papers from arXiv: {exc}")
                 self.tried[-1] += " (arXiv unreachable)"
@@ -241,7 +239,7 @@ class _Gatherer:
         with self.ui.stage("gather:search", total) as progress:
             for n, query in enumerate(self.report.queries):
                 try:
-                    found += await asyncio.to_thread(
+                    found += await in_thread(
                         self.source().search, query, max_results=self.options.search_results
                     )
                 except (ValueError, ArxivRejected) as exc:  # this query only
@@ -327,7 +325,7 @@ class _Gatherer:
         if paper.pdf_path is not None:
             try:
                 data = read_capped(paper.pdf_path, self.options.max_file_bytes)
-                pdf = await asyncio.to_thread(extract_pdf, data)
+                pdf = await in_thread(extract_pdf, data)
                 return strip_references(pdf.text)
             except DocumentError as exc:
                 self.warn(f"{paper.where}: attached PDF {paper.pdf_path} unusable ({exc})")
@@ -335,7 +333,7 @@ class _Gatherer:
             from surveygen.library.arxiv_source import ArxivUnavailable
 
             try:
-                return await asyncio.to_thread(
+                return await in_thread(
                     self.source().full_text, paper, max_bytes=self.options.max_file_bytes
                 )
             except (ArxivUnavailable, DocumentError) as exc:
