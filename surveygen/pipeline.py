@@ -367,7 +367,7 @@ class Pipeline:
         return item
 
     async def skeleton(self, llm: Any, rd: RunDir, topic: str, papers: list[Paper]) -> Outline:
-        from surveygen.stages.skeleton import build_skeleton
+        from surveygen.stages.skeleton import build_skeleton, skeleton_brief_tokens
 
         # What the skeleton reads of each paper (not its ranking scores).
         library = fingerprint([[p.key, p.title, p.year, p.abstract] for p in papers])
@@ -381,8 +381,14 @@ class Pipeline:
         started = time.monotonic()
         with self.ui.stage("skeleton", 1) as progress:
             if outline is None:
+                s = self.settings
                 outline = await build_skeleton(
-                    llm, topic, papers, max_sections=self.settings.max_sections, warn=self._warn
+                    llm,
+                    topic,
+                    papers,
+                    max_sections=s.max_sections,
+                    warn=self._warn,
+                    brief_tokens=skeleton_brief_tokens(s.context_tokens, s.max_output_tokens),
                 )
                 rd.write_json(
                     "state/outline.json", {"library": library, "outline": outline.to_json()}

@@ -926,3 +926,22 @@ def test_scripted_answers_are_valid_outlines() -> None:
     assert whole == merged == json.dumps(MERGED)
     assert OutlineAnswer.model_validate_json(group).title == "Part 2"
     assert all(d["children"] for d in MERGED["sections"][:2])
+
+
+def test_a_small_context_gets_a_skeleton_prompt_that_fits_it() -> None:
+    from surveygen.llm.prompts import render_prompt
+    from surveygen.stages.skeleton import skeleton_brief_tokens
+
+    assert skeleton_brief_tokens(32_000, 4_096) == 24_000  # the default is unchanged
+    room = skeleton_brief_tokens(8_192, 2_048)
+    assert room == 8_192 - 2_048 - 1_500
+    prompt = render_prompt(
+        "skeleton",
+        topic="retrieval",
+        papers=paper_briefs(library(60), room),
+        group=None,
+        max_sections=12,
+        max_depth=3,
+    )
+    sent = sum(approx_tokens(m["content"]) for m in prompt.messages)
+    assert sent <= 8_192 - 2_048

@@ -50,12 +50,18 @@ __all__ = [
     "fragment_text",
     "leaf_shares",
     "paper_briefs",
+    "skeleton_brief_tokens",
     "skeleton_calls",
 ]
 
 STAGE = "skeleton"
-# Room for titles and abstracts in one skeleton prompt; abstracts are shortened evenly.
+# Room for titles and abstracts in one skeleton prompt; abstracts are shortened evenly. A model
+# with a smaller context gets less (see skeleton_brief_tokens).
 PROMPT_TOKEN_BUDGET = 24_000
+# What a skeleton prompt holds besides the papers: instructions, topic, schema.
+PROMPT_OVERHEAD_TOKENS = 1_500
+# The least of an abstract kept, in tokens.
+MIN_BRIEF_TOKENS = 20
 MAX_CLUSTERS = 8
 # A group smaller than this is too thin to outline on its own: its papers join the nearest
 # group. It also makes every library under 2 * MIN_CLUSTER_SIZE papers one cluster.
@@ -85,7 +91,7 @@ log = logging.getLogger(__name__)
 
 def paper_briefs(papers: Sequence[Paper], budget: int = PROMPT_TOKEN_BUDGET) -> list[dict]:
     """Titles and abstracts, abstracts shortened so that the whole list fits ``budget`` tokens."""
-    per_paper = max(40, budget // max(1, len(papers)) - 20)
+    per_paper = max(MIN_BRIEF_TOKENS, budget // max(1, len(papers)) - 20)
     return [
         {
             "key": p.key,
@@ -250,6 +256,12 @@ def cluster_terms(
     return out
 
 
+def skeleton_brief_tokens(context_tokens: int, max_output_tokens: int) -> int:
+    """Room for the papers in one skeleton prompt on a model with this context."""
+    room = context_tokens - max_output_tokens - PROMPT_OVERHEAD_TOKENS
+    return max(MIN_BRIEF_TOKENS, min(PROMPT_TOKEN_BUDGET, room))
+
+
 def skeleton_calls(n_papers: int, *, max_clusters: int = MAX_CLUSTERS) -> int:
     """Upper bound on the skeleton's LLM calls (not counting retries and repair requests):
     one per possible cluster plus the merge, or 1 when the library cannot be split."""
@@ -327,6 +339,7 @@ async def build_skeleton(
     allocator: IdAllocator | None = None,
     warn: Callable[[str], None] | None = None,
     max_clusters: int = MAX_CLUSTERS,
+    brief_tokens: int = PROMPT_TOKEN_BUDGET,
 ) -> Outline:
     """The first outline: one fragment per cluster of ``papers``, merged (see the module doc).
 
@@ -352,7 +365,7 @@ async def build_skeleton(
         prompt = render_prompt(
             "skeleton",
             topic=topic,
-            papers=paper_briefs(papers),
+            papers=paper_briefs(papers, brief_tokens),
             group=None,
             max_sections=max_sections,
             max_depth=MAX_DEPTH,
@@ -369,7 +382,7 @@ async def build_skeleton(
         prompt = render_prompt(
             "skeleton",
             topic=topic,
-            papers=paper_briefs(members),
+            papers=paper_briefs(members, brief_tokens),
             group=group,
             max_sections=limit,
             max_depth=MAX_DEPTH,
