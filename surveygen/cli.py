@@ -8,6 +8,7 @@ exit codes in one place, :func:`_fail`: 0 success, 1 the run failed, 2 usage or 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -275,7 +276,7 @@ def write(
     for line in summary_lines(result.report):
         click.echo(line, err=True)
     for path in result.outputs:
-        click.echo(str(path))
+        click.echo(os.fsencode(path))  # the path's own bytes, whatever stdout's encoding
 
 
 @main.command()

@@ -35,6 +35,9 @@ _NUMERIC_ID = re.compile(r"n(\d+)")
 # Ids of the parts the writer adds around the outline (surveygen/document.py).
 RESERVED_IDS = frozenset({"introduction", "conclusion", "abstract"})
 _HINT = "fix outline.md by hand, or delete it to let surveygen write a fresh one"
+_READ_HINT = "give the outline.md of an earlier run, edited as you like"
+# An outline of a hundred sections with long descriptions is tens of kilobytes.
+MAX_OUTLINE_BYTES = 1_000_000
 
 
 @dataclass
@@ -50,18 +53,32 @@ class _Draft:
 
 
 def read_outline_file(path: Path, *, id_floor: int = 1) -> Outline:
-    """``--outline FILE``: read and parsed, InputError naming the file for any problem."""
+    """``--outline FILE``: read and parsed, InputError naming the file for any problem.
+
+    At most ``MAX_OUTLINE_BYTES`` are read, so a wrong file (a PDF, ``/dev/zero``) costs
+    nothing; a pipe such as ``<(...)`` still works.
+    """
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_OUTLINE_BYTES + 1)
     except OSError as exc:
         raise InputError(
-            f"--outline {path}: cannot read it ({exc.strerror or exc})",
-            hint="give the outline.md of an earlier run, edited as you like",
+            f"--outline {path}: cannot read it ({exc.strerror or exc})", hint=_READ_HINT
         ) from None
+    if len(raw) > MAX_OUTLINE_BYTES:
+        raise InputError(
+            f"--outline {path}: larger than {MAX_OUTLINE_BYTES // 1_000_000} MB, too large "
+            "for an outline (a short Markdown file of headings)",
+            hint=_READ_HINT,
+        )
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"--outline {path}: not UTF-8 text", hint=_HINT) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"--outline {path}: not UTF-8 text (invalid byte at offset {exc.start})", hint=_HINT
+        ) from None
+    if not text.strip():
+        raise InputError(f"--outline {path}: the file is empty", hint=_READ_HINT)
     return parse_outline_md(text, source=str(path), id_floor=id_floor)
 
 

@@ -9,6 +9,8 @@ the run with everything already paid for kept in the cache and the run directory
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,9 +65,15 @@ def _outline(data: Any) -> Outline:
 
 
 def validate_topic(topic: str) -> str:
+    if re.search("[\udc80-\udcff]", topic):
+        # Bytes the locale could not decode (a C locale without UTF-8 mode): read as UTF-8.
+        topic = os.fsencode(topic).decode("utf-8", "replace")
     cleaned = " ".join(topic.split())
-    if not cleaned:
-        raise InputError("the topic is empty", hint='give it as: surveygen write "your topic"')
+    if not any(ch.isalnum() for ch in cleaned):
+        raise InputError(
+            "the topic is empty" if not cleaned else "the topic has no letters or digits",
+            hint='give it as: surveygen write "your topic"',
+        )
     if len(cleaned) > MAX_TOPIC_CHARS:
         raise InputError(
             f"the topic is {len(cleaned)} characters long; the limit is {MAX_TOPIC_CHARS}",

@@ -189,7 +189,12 @@ class RunDir:
                 hint="--resume continues the run in --out; --force starts it over",
             )
         if path.exists() and not path.is_dir():
-            raise InputError(f"--out {path}: exists and is not a directory")
+            raise InputError(
+                f"--out {path}: exists and is not a directory",
+                hint="choose a new folder, or the folder of an earlier run",
+            )
+        if resume and not (path / MANIFEST).is_file():
+            raise InputError(f"nothing to resume in {path}", hint="run again without --resume")
         if path.is_dir() and not force and not (path / MANIFEST).exists() and any(path.iterdir()):
             raise InputError(
                 f"--out {path}: the folder is not empty and holds no surveygen run",
@@ -215,7 +220,10 @@ class RunDir:
             if manifest is None:
                 raise InputError(f"nothing to resume in {path}", hint="run again without --resume")
             if old_topic != topic:
-                raise rd._mismatch(old_topic)
+                raise InputError(
+                    f"--resume: {path} holds a run for topic {old_topic!r}, not {topic!r}",
+                    hint="give the topic of that run, or choose the --out of this one",
+                )
             if identity is not None:
                 changes = describe_changes(manifest.get("identity"), identity)
                 if changes:

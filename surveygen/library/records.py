@@ -10,8 +10,9 @@ arXiv ids without the ``arXiv:`` prefix, URL or version (the version is kept apa
 lower case without a resolver prefix, titles reduced to a fingerprint of their words.
 
 The helpers every reader shares live here too: :func:`read_capped` (the one size-capped way
-to read an input file), :func:`scrub` (lone surrogates out of decoded JSON) and
-:func:`cap_title` (no title longer than ``MAX_TITLE_CHARS``).
+to read an input file), :func:`scrub` (lone surrogates out of decoded JSON),
+:func:`printable` (file names that are not UTF-8 made writable) and :func:`cap_title` (no
+title longer than ``MAX_TITLE_CHARS``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "normalise_arxiv_id",
     "normalise_doi",
     "parse_year",
+    "printable",
     "read_capped",
     "scrub",
     "title_fingerprint",
@@ -110,10 +112,16 @@ class LoadResult:
         """Record one skipped entry with the warning ``<where>: skipped: <reason>``."""
         self.read += 1
         self.skipped += 1
-        self.warnings.append(f"{where}: skipped: {reason}")
+        self.warnings.append(printable(f"{where}: skipped: {reason}"))
 
     def add(self, candidate: Candidate) -> None:
+        """Record one candidate. What a reader took from a file's name that is not UTF-8 (a
+        title from the stem, the source, the place) is made writable here, once for every
+        reader: the title as prose (U+FFFD), the others as places to find (``\\xe9``)."""
         self.read += 1
+        candidate.title = scrub(candidate.title)
+        candidate.source = printable(candidate.source)
+        candidate.where = printable(candidate.where)
         self.candidates.append(candidate)
 
 
@@ -129,6 +137,21 @@ def scrub(text: str) -> str:
     """``text`` with lone surrogates (which JSON's ``\\ud800`` escapes can produce and UTF-8
     cannot encode) replaced by U+FFFD."""
     return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+def printable(text: str) -> str:
+    """``text`` made safe to write as UTF-8 (papers.jsonl, report.json, the terminal).
+
+    Python decodes a file name that is not UTF-8 (``café.txt`` saved as Latin-1, say) with
+    surrogate escapes; those show here as ``\\xe9``, the way Python itself shows them on
+    stderr. Any other lone surrogate becomes U+FFFD, as in :func:`scrub`.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no undecodable byte produced
+        return scrub(text)
 
 
 def cap_title(title: str) -> str:

@@ -25,7 +25,7 @@ from surveygen.aio import in_thread
 from surveygen.errors import BudgetExceeded, InputError, LLMError, LLMRejectedError
 from surveygen.library.local import check_path, load_path, read_arxiv_ids
 from surveygen.library.merge import Merged, assign_keys, merge_candidates, previous_keys
-from surveygen.library.records import Candidate, DocumentError, LoadResult
+from surveygen.library.records import Candidate, DocumentError, LoadResult, printable
 from surveygen.models import Paper
 
 __all__ = ["GatherOptions", "GatherReport", "check_inputs", "gather", "load_local"]
@@ -69,11 +69,13 @@ def _stamp(path: Path) -> list[Any]:
     """A path with the size and mtime of every file under it (cheap: no file is read)."""
     try:
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        return [str(path.resolve())] + [
-            [str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()
+        return [printable(str(path.resolve()))] + [
+            [printable(str(f)), f.stat().st_size, f.stat().st_mtime_ns]
+            for f in files
+            if f.is_file()
         ]
     except OSError:
-        return [str(path)]
+        return [printable(str(path))]
 
 
 @dataclass
@@ -154,7 +156,8 @@ class _Gatherer:
         self.llm = llm
         self.ui = ui
         self.arxiv = arxiv
-        self.warn = warn
+        # Warnings name the user's files, whose names need not be UTF-8.
+        self.warn: Callable[[str], None] = lambda message: warn(printable(message))
         self.report = GatherReport()
         self.tried: list[str] = []
         self.no_text: dict[str, list[str]] = {}
@@ -187,9 +190,8 @@ class _Gatherer:
             for path in self.options.papers:
                 part = await in_thread(load_path, path, max_bytes=self.options.max_file_bytes)
                 result.extend(part)
-                self.tried.append(
-                    f"--papers {path} ({part.read} entries read, {part.skipped} unusable)"
-                )
+                counts = f"{part.read} entries read, {part.skipped} unusable"
+                self.tried.append(printable(f"--papers {path} ({counts})"))
                 progress.advance()
         self._absorb(result)
         return result.candidates
@@ -200,7 +202,7 @@ class _Gatherer:
             found, result = read_arxiv_ids(path, max_bytes=self.options.max_file_bytes)
             self._absorb(result)
             ids += [i for i in found if i not in ids]
-            self.tried.append(f"--arxiv-ids {path} ({len(found)} ids)")
+            self.tried.append(printable(f"--arxiv-ids {path} ({len(found)} ids)"))
         if not ids:
             return []
         from surveygen.library.arxiv_source import ArxivUnavailable
@@ -365,6 +367,7 @@ async def gather(
     """
     check_inputs(options)
     g = _Gatherer(topic, options, llm, ui, arxiv, warn)
+    warn = g.warn
     try:
         candidates = await g.user_library()
         candidates += await g.listed_ids()
