@@ -251,6 +251,49 @@ def test_rejected_key_fails_at_once_without_leaking_it(fake_llm):
     assert KEY not in json.dumps(log)
 
 
+def test_a_refused_request_is_logged_and_nothing_is_sent_after_it(fake_llm):
+    fake_llm.inject("echo_auth")
+    log: list = []
+    client = make_client(fake_llm, log=log, concurrency=1)
+    prompts = [Prompt("unit", "v1", ({"role": "user", "content": f"pair {i}"},)) for i in range(3)]
+
+    async def go():
+        try:
+            return await asyncio.gather(
+                *(client.structured(p, Pair, stage="digest") for p in prompts),
+                return_exceptions=True,
+            )
+        finally:
+            await client.aclose()
+
+    outcomes = run(go())
+    assert all(isinstance(o, LLMRejectedError) for o in outcomes)
+    assert len(fake_llm.chat_requests()) == 1  # the other two were never sent
+    assert [entry["error"] for entry in log] == [log[0]["error"]]  # one line, for the refusal
+    assert "401" in log[0]["error"] and "--resume" in str(outcomes[0])
+
+
+def test_prose_cut_off_by_the_token_limit_keeps_its_complete_sentences(fake_llm, tmp_path):
+    fake_llm.reply("Write", "First claim [@a]. Second claim holds. Third claim is cut", times=1)
+    fake_llm.inject("truncated", keep=0.9)
+    log: list = []
+    cache = AnswerCache(tmp_path)
+    prompt = Prompt("unit", "v1", ({"role": "user", "content": "Write something"},))
+
+    async def go(client):
+        try:
+            return await client.text(prompt, stage="write")
+        finally:
+            await client.aclose()
+
+    assert run(go(make_client(fake_llm, log=log, cache=cache))) == (
+        "First claim [@a]. Second claim holds."
+    )
+    assert "cut off by the token limit" in log[0]["error"]
+    again = run(go(make_client(fake_llm, cache=AnswerCache(tmp_path))))
+    assert again == "First claim [@a]. Second claim holds."  # the trimmed answer was cached
+
+
 def test_cache_makes_the_second_call_free(fake_llm, tmp_path: Path):
     fake_llm.reply("Give a pair", GOOD)
     cache = AnswerCache(tmp_path)

@@ -582,3 +582,20 @@ def test_clean_text_keeps_partial_fences() -> None:
 
 def test_clean_text_unfinished_reasoning_is_empty() -> None:
     assert clean_text("<think>\nstill thinking") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("One [@a]. Two (see Table 1). Three is cu", "One [@a]. Two (see Table 1)."),
+        ('He said "stop." Then the model', 'He said "stop."'),
+        ("检索有帮助。生成模型", "检索有帮助。"),
+        ("Is it? Yes! And then", "Is it? Yes!"),
+        ("No sentence ends here", ""),
+        ("Values like 3.5 and e.g", ""),
+    ],
+)
+def test_complete_sentences_cuts_prose_at_its_last_full_sentence(text: str, kept: str) -> None:
+    from surveygen.llm.parsing import complete_sentences
+
+    assert complete_sentences(text) == kept

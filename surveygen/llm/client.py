@@ -23,7 +23,7 @@ import copy
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -37,6 +37,7 @@ from surveygen.llm.ledger import Ledger
 from surveygen.llm.parsing import (
     ParseError,
     clean_text,
+    complete_sentences,
     parse_model,
     response_format,
     schema_instructions,
@@ -305,6 +306,7 @@ class LLMClient:
                     attempts=attempt,
                     error=exc.reason,
                     mode=mode,
+                    repair=repair,
                 )
                 if attempt < opts.max_tries:
                     await asyncio.sleep(
@@ -320,6 +322,27 @@ class LLMClient:
             except _Downgraded:
                 attempt -= 1  # the server told us what it supports; that try does not count
                 continue
+            except LLMError as exc:  # refused by the endpoint (a halted client sent nothing)
+                if not getattr(exc, "not_sent", False):
+                    self._record(
+                        stage,
+                        prompt,
+                        model,
+                        None,
+                        cache_hit=False,
+                        item=item,
+                        attempts=attempt,
+                        error=exc.message,
+                        mode=mode,
+                        repair=repair,
+                    )
+                raise
+            note = None
+            if schema is None and answer.finish_reason == "length":
+                # Prose cut off by the token limit: keep its complete sentences only (a
+                # structured answer cut off fails to parse and gets its repair request).
+                answer = replace(answer, content=complete_sentences(answer.content))
+                note = "cut off by the token limit; kept up to its last full sentence"
             empty = not answer.content.strip()
             try:
                 self._record(
@@ -331,7 +354,7 @@ class LLMClient:
                     item=item,
                     attempts=attempt,
                     latency=time.monotonic() - sent_at,
-                    error="empty answer" if empty else None,
+                    error="empty answer" if empty else note,
                     mode=mode,
                     repair=repair,
                 )
@@ -399,7 +422,9 @@ class LLMClient:
         est_in = sum(approx_tokens(m["content"]) for m in messages)
         async with self._semaphore:
             if self._halted is not None:
-                raise copy.copy(self._halted)
+                stop = copy.copy(self._halted)
+                stop.not_sent = True  # type: ignore[attr-defined]
+                raise stop
             try:
                 reservation = self.ledger.reserve(model, est_in, self.options.max_output_tokens)
             except BudgetExceeded as exc:
@@ -426,7 +451,8 @@ class LLMClient:
             if getattr(exc, "code", None) == "insufficient_quota":
                 raise LLMRejectedError(
                     f"the endpoint says the account has no quota left: {self.redact(exc.message)}",
-                    hint="add credit to the account or use another --base-url/--model",
+                    hint="add credit to the account, then rerun the same command with --resume "
+                    "(answers already received are cached)",
                 ) from None
             raise _Retryable(
                 "429 rate limited", retry_after_seconds(exc.response.headers)
@@ -494,13 +520,14 @@ class LLMClient:
         if status in (401, 402, 403):
             raise LLMRejectedError(
                 f"the endpoint refused the API key ({status}): {message}",
-                hint="check OPENAI_API_KEY (or api_key in surveygen.toml) and --base-url",
+                hint="check OPENAI_API_KEY (or api_key in surveygen.toml) and --base-url, then "
+                "rerun the same command with --resume (answers already received are cached)",
             )
         if status == 404:
             raise LLMRejectedError(
                 f"the endpoint does not know this model or path (404): {message}",
                 hint="check --model against the server's model list, and that --base-url "
-                "ends in /v1",
+                "ends in /v1, then rerun with --resume (answers already received are cached)",
             )
         # Anything else concerns this request only (too long for the context, a content
         # filter, ...): sending it again would fail again, but other items may well succeed.

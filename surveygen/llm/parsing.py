@@ -33,6 +33,7 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "ParseError",
     "clean_text",
+    "complete_sentences",
     "extract_json_text",
     "parse_json",
     "parse_model",
@@ -736,3 +737,18 @@ def clean_text(text: str) -> str:
     ):
         cleaned = blocks[0].content.strip()
     return cleaned
+
+
+# The end of a sentence: its punctuation and any closing quotes or brackets, then (except after
+# the full-width marks of Chinese and Japanese) a space or the end of the text.
+_SENTENCE_END = re.compile(
+    r"[.!?\u2026][\"'\u201d\u2019)\]]*(?=\s|$)"
+    r"|[\u3002\uff01\uff1f][\"'\u201d\u2019)\]\u300d\u300f\uff09]*"
+)
+
+
+def complete_sentences(text: str) -> str:
+    """``text`` up to the end of its last complete sentence, for prose that was cut off by the
+    token limit; ``""`` when not even one sentence is complete."""
+    ends = list(_SENTENCE_END.finditer(text))
+    return text[: ends[-1].end()].rstrip() if ends else ""
