@@ -8,7 +8,9 @@ nothing inside code, math, HTML comments or link syntax is ever looked at or cha
 Every function here goes through one scanner (:func:`_scan`), so finding, guarding and
 converting always agree on what counts as a citation. The guard removes keys it does not
 know and never "repairs" them to a nearby key: that would turn a hallucination into a wrong
-citation.
+citation. A bracket that opens like a citation but is malformed (``[@a/b]``, ``[@../x]``,
+``[@a, p. 5]``) cites nothing, yet the guard does not leave it as text either: it keeps only
+the well-formed known keys it names.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 # A key starts with a letter or digit; a trailing ".", ":" or "-" is punctuation, not key.
-KEY_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9_:.\-]*[A-Za-z0-9_])?"
+# Keys name state files (state/digests/<key>.json), so a key is also short enough to be a file
+# name on every file system; a longer one given by the user is replaced by a generated key.
+MAX_KEY_CHARS = 100
+KEY_PATTERN = rf"[A-Za-z0-9](?:[A-Za-z0-9_:.\-]{{0,{MAX_KEY_CHARS - 2}}}[A-Za-z0-9_])?"
 _ITEM = re.compile(rf"@({KEY_PATTERN})")
+# Whatever a malformed group names after each "@": all of it, so a key such as "a/b" is
+# reported whole and never read as the known key "a".
+_LOOSE_ITEM = re.compile(r"@([^\s\[\]@;,]+)")
+_WHOLE_KEY = re.compile(KEY_PATTERN)
 
 # A plausible citation number (1-999), alone or as a range: what a model invents as "[3]".
 _NUM = r"[1-9][0-9]{0,2}"
@@ -43,6 +52,9 @@ _TOKEN = re.compile(
             r"\((?:<[^>\n]*>|(?:[^()\s]|\([^()\s]*\))*)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\))",
             # the citation group itself; "[@a](url)" was taken as a link above
             rf"(?P<cite>(?<!\\)\[\s*@{KEY_PATTERN}(?:\s*[;,]\s*@{KEY_PATTERN})*\s*[;,.:]?\s*\])",
+            # a bracket that opens like a citation but is not a well-formed group: a key no
+            # library makes ("[@a/b]", "[@../x]") or a pandoc locator ("[@a, p. 5]")
+            r"(?P<badcite>(?<!\\)\[[ \t]*@[^\[\]\n]*\])",
             # link reference definition label "[id]: url" at the start of a line
             r"(?P<refdef>^[ ]{0,3}\[[^\[\]\n]+\]:(?=[ \t]*\S))",
             # a stray numeric citation the model invented: [3], [1, 2], [4-6]
@@ -58,7 +70,7 @@ _TOKEN = re.compile(
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # "text" (plain or protected), "cite" or "numeric"
+    kind: str  # "text" (plain or protected), "cite", "badcite" or "numeric"
     raw: str
     keys: tuple[str, ...] = ()
 
@@ -67,26 +79,32 @@ def _scan(text: str) -> Iterator[_Token]:
     """Split ``text`` into citation groups, stray numeric brackets and everything else."""
     pos = 0
     for match in _TOKEN.finditer(text):
-        if match.group("cite") is not None:
-            kind = "cite"
-        elif match.group("numeric") is not None:
-            kind = "numeric"
-        else:
+        kind = next((k for k in ("cite", "badcite", "numeric") if match.group(k) is not None), "")
+        if not kind:
             continue  # protected: stays inside the surrounding text piece, untouched
         if match.start() > pos:
             yield _Token("text", text[pos : match.start()])
         raw = match.group()
-        yield _Token(kind, raw, tuple(_ITEM.findall(raw)) if kind == "cite" else ())
+        yield _Token(kind, raw, _keys(kind, raw))
         pos = match.end()
     if pos < len(text):
         yield _Token("text", text[pos:])
 
 
+def _keys(kind: str, raw: str) -> tuple[str, ...]:
+    if kind == "cite":
+        return tuple(_ITEM.findall(raw))
+    if kind == "badcite":
+        return tuple(_LOOSE_ITEM.findall(raw))
+    return ()
+
+
 @dataclass(frozen=True)
 class Span:
     """One construct the scanner recognises, at ``text[start:end]``: a citation group
-    ("cite", with its keys), a stray numeric bracket ("numeric"), or a protected construct
-    ("fence", "code", "math", "comment", "link", "refdef", "reflink")."""
+    ("cite", with its keys), a malformed one ("badcite", with what it names), a stray numeric
+    bracket ("numeric"), or a protected construct ("fence", "code", "math", "comment", "link",
+    "refdef", "reflink")."""
 
     kind: str
     start: int
@@ -94,7 +112,18 @@ class Span:
     keys: tuple[str, ...] = ()
 
 
-_KINDS = ("fence", "code", "math", "comment", "link", "cite", "refdef", "numeric", "reflink")
+_KINDS = (
+    "fence",
+    "code",
+    "math",
+    "comment",
+    "link",
+    "cite",
+    "badcite",
+    "refdef",
+    "numeric",
+    "reflink",
+)
 
 
 def markup_spans(text: str) -> list[Span]:
@@ -103,8 +132,7 @@ def markup_spans(text: str) -> list[Span]:
     spans = []
     for match in _TOKEN.finditer(text):
         kind = next(k for k in _KINDS if match.group(k) is not None)
-        keys = tuple(_ITEM.findall(match.group())) if kind == "cite" else ()
-        spans.append(Span(kind, match.start(), match.end(), keys))
+        spans.append(Span(kind, match.start(), match.end(), _keys(kind, match.group())))
     return spans
 
 
@@ -144,7 +172,9 @@ _HSPACE = " \t\u00a0"
 def guard_citations(text: str, known: Collection[str]) -> GuardResult:
     """Remove every cited key not in ``known`` and every bare numeric bracket.
 
-    Unknown keys are dropped from their group, never replaced by a similar known key. A group
+    Unknown keys are dropped from their group, never replaced by a similar known key. A
+    malformed group (``[@a/b]``, ``[@a, p. 5]``) keeps only the known keys it names, rewritten
+    as a well-formed group, so no bracket that looks like a citation survives unchecked. A group
     left empty disappears together with the space before it, so "shown [@x]." becomes
     "shown." rather than "shown ."; "([@x])" goes with its parentheses.
     """
@@ -196,14 +226,15 @@ def guard_citations(text: str, known: Collection[str]) -> GuardResult:
             stray += 1
             drop(index)
         else:
-            kept = [key for key in token.keys if key in known]
+            # a malformed group may name a known key the parser cannot read back: not kept
+            kept = [k for k in token.keys if k in known and _WHOLE_KEY.fullmatch(k)]
             for key in token.keys:
-                if key not in known:
+                if key not in kept:
                     removed.setdefault(key)
             if kept:
                 out.append(pending)
                 pending = ""
-            if len(kept) == len(token.keys):
+            if len(kept) == len(token.keys) and token.kind == "cite":
                 out.append(token.raw)
             elif kept:
                 out.append("[" + "; ".join(f"@{key}" for key in kept) + "]")
@@ -252,6 +283,7 @@ def to_numeric(text: str, numbers: Mapping[str, int]) -> str:
 
 __all__ = [
     "KEY_PATTERN",
+    "MAX_KEY_CHARS",
     "GuardResult",
     "Span",
     "citation_order",

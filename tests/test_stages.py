@@ -432,9 +432,12 @@ def test_clean_section_text_unwraps_a_fenced_answer(opening: str, closing: str) 
     assert clean_section_text(text) == "Dual encoders [@k2020x] win.\n\nBM25 holds."
 
 
-def test_clean_section_text_leaves_a_partial_fence_alone() -> None:
-    text = "Intro [@a2020x].\n\n```\nnot the whole answer\n```"
-    assert clean_section_text(text) == text
+def test_clean_section_text_unfences_a_partial_fence() -> None:
+    # the fenced text stays, as prose the citation guard sees; an open fence cannot swallow
+    # the rest of the survey
+    text = "Intro [@a2020x].\n\n```json\nnot the whole answer [@b]\n```\n\nMore."
+    assert clean_section_text(text) == "Intro [@a2020x].\n\nnot the whole answer [@b]\n\nMore."
+    assert clean_section_text("Intro.\n\n~~~\nnever closed") == "Intro.\n\nnever closed"
 
 
 def test_clean_section_text_strips_surrounding_whitespace() -> None:

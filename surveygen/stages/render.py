@@ -9,11 +9,13 @@ they share (the Jinja environment, guarding, citation numbering and labels) and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
+from surveygen.citations import markup_spans
 from surveygen.document import CitationStyle, SurveyDoc
 from surveygen.latex import escape_latex
 from surveygen.models import Outline, Paper
@@ -38,6 +40,7 @@ from surveygen.stages.render_refs import (
     end_sentence,
     format_authors,
     format_name,
+    is_web_url,
     one_line,
     reference_view,
 )
@@ -89,9 +92,61 @@ class RenderedSurvey:
 # --- survey.md -------------------------------------------------------------------------------
 
 
+# "<" where Markdown would open raw HTML (a tag, a closing tag, a comment, a declaration), and
+# "\" where pandoc would pass a LaTeX command through to its LaTeX and PDF output (raw_tex),
+# unless already escaped: after an even number of backslashes (none included), each is live.
+_RAW_HTML = re.compile(r"(?<!\\)((?:\\\\)*)<(?=[A-Za-z/!?])")
+_RAW_TEX = re.compile(r"(?<!\\)((?:\\\\)*)\\(?=[A-Za-z])")
+_LINK = re.compile(r"(!?)\[(.*)\]\(\s*<?([^\s>)]*)", re.S)
+# TeX primitives that read or write files, run programs or redefine the language: inside math,
+# which pandoc passes to LaTeX as it is, their backslash is shown instead of obeyed.
+_TEX_DANGER = re.compile(
+    r"\\(?=(?:input|include|InputIfFileExists|openin|openout|read|write|immediate|special"
+    r"|catcode|def|edef|gdef|xdef|let|csname|usepackage|RequirePackage|directlua|newread"
+    r"|newwrite|verbatiminput|lstinputlisting|includegraphics)(?![A-Za-z]))"
+)
+
+
+def _inert(text: str) -> str:
+    return _RAW_TEX.sub(r"\1\\\\", _RAW_HTML.sub(r"\1\\<", text))
+
+
+def md_inert(text: str) -> str:
+    r"""``text`` (model- or paper-derived Markdown) with no markup beyond Markdown's own.
+
+    A survey.md viewer renders raw HTML and follows links, so -- as survey.html does -- raw
+    HTML shows as text (its "<" escaped: ``<script>`` stays visible, never runs, and an open
+    ``<!--`` cannot hide the rest of the survey), links stay links only for http(s) URLs and
+    images become their description. A LaTeX command's backslash is escaped too, so pandoc
+    does not pass ``\input{...}`` through to the LaTeX it makes; in math, which pandoc passes
+    on as it is, only commands that touch files or the TeX language are defused. Code is left
+    as it is.
+    """
+    out: list[str] = []
+    pos = 0
+    for span in markup_spans(text):
+        if span.kind not in ("fence", "code", "math", "comment", "link"):
+            continue
+        out.append(_inert(text[pos : span.start]))
+        raw = text[span.start : span.end]
+        link = _LINK.match(raw) if span.kind == "link" else None
+        if span.kind == "comment":
+            raw = _inert(raw)
+        elif span.kind == "math":
+            raw = _TEX_DANGER.sub(r"\\backslash{}", raw)
+        elif link and (link.group(1) or not is_web_url(link.group(3))):
+            raw = md_inert(link.group(2))
+        elif link:
+            raw = "[" + md_inert(link.group(2)) + raw[len(link.group(2)) + 1 :]
+        out.append(raw)
+        pos = span.end
+    out.append(_inert(text[pos:]))
+    return "".join(out)
+
+
 def _md_cell(text: str) -> str:
     """A pipe-table cell: one line, "|" escaped, "–" if empty."""
-    return one_line(text).replace("|", r"\|") or "–"
+    return md_inert(one_line(text)).replace("|", r"\|") or "–"
 
 
 def markdown_context(
@@ -106,7 +161,7 @@ def markdown_context(
             tables += 1
             table = TableView(
                 n=tables,
-                caption=section.table.caption,
+                caption=md_inert(section.table.caption),
                 header=[_md_cell(labels["paper"]), *map(_md_cell, section.table.columns)],
                 rows=[
                     TableRowView(
@@ -118,17 +173,20 @@ def markdown_context(
         sections.append(
             SectionView(
                 id=section.id,
-                title=section.title,
+                title=md_inert(section.title),
                 level=section.level,
-                text=index.convert(section.text),
+                text=md_inert(index.convert(section.text)),
                 table=table,
             )
         )
     return SurveyContext(
-        title=doc.title,
-        abstract=index.convert(doc.abstract),
+        title=md_inert(doc.title),
+        abstract=md_inert(index.convert(doc.abstract)),
         sections=sections,
-        references=index.references(papers),
+        references=[
+            {**ref, "entry": md_inert(ref["entry"])}  # type: ignore[typeddict-item]
+            for ref in index.references(papers)
+        ],
         style=index.style,
         labels=labels,
         generated_by=generated_by(),
@@ -159,6 +217,18 @@ def render_markdown(
 # --- the outline -----------------------------------------------------------------------------
 
 
+# A description line that outline.md's reader would take for structure: a heading, a code
+# fence (which would hide the headings after it) or an HTML comment (likewise).
+_STRUCTURE_LINE = re.compile(r"^([ \t]*)(?=#|`{3}|~{3}|<!--)", re.M)
+
+
+def _plain_lines(description: str) -> str:
+    """A description that reads back as itself: structure-like line starts are escaped, so a
+    description the model wrote ("## Injected", "```") cannot add, hide or swallow sections
+    when the user edits outline.md and runs again with --outline."""
+    return _STRUCTURE_LINE.sub(r"\1\\", description)
+
+
 def render_outline_md(outline: Outline, *, user_dir: Path | None = None) -> str:
     """Render the editable ``outline.md`` (read back by ``outline_md.parse_outline_md``)."""
     context = OutlineContext(
@@ -168,7 +238,7 @@ def render_outline_md(outline: Outline, *, user_dir: Path | None = None) -> str:
                 id=node.id,
                 title=one_line(node.title),
                 level=level,
-                description=tidy(node.description),
+                description=_plain_lines(tidy(node.description)),
             )
             for node, level in outline.walk()
         ],
@@ -192,6 +262,7 @@ __all__ = [
     "guard_doc",
     "make_env",
     "markdown_context",
+    "md_inert",
     "reference_view",
     "render_bibtex",
     "render_html",

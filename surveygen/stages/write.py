@@ -16,10 +16,17 @@ from surveygen.models import Digest, NodeDigest, Outline, OutlineNode, Paper
 
 STAGE = "write"
 
+# A line that would start a block quote or list item, before a heading inside it.
+_CONTAINER = r"(?:>[ \t]*|(?:[-*+]|\d{1,9}[.)])[ \t]+)*"
 # [ \t], not \s: a heading must not swallow the blank line before it or the line after it.
-_HEADING = re.compile(r"^[ \t]*#{1,6}(?:[ \t].*)?$\n?", re.M)
+_HEADING = re.compile(rf"^[ \t]*{_CONTAINER}#{{1,6}}(?:[ \t].*)?$\n?", re.M)
+# The underline that turns the line above it into a (setext) heading: "Title\n=====".
+_SETEXT = re.compile(rf"^[ \t]*{_CONTAINER}(?:=+|-+)[ \t]*$\n?", re.M)
 # A whole answer wrapped in one code fence, whatever its label (some servers fence everything).
 _WHOLE_FENCE = re.compile(r"\A\s*(`{3,}|~{3,})[^\n]*\n(.*?)\n\s*\1\s*\Z", re.S)
+# Any other code fence line: an opening one (with its label) or a closing one.
+_FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[^\n]*$\n?", re.M)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 @dataclass(frozen=True)
@@ -64,13 +71,18 @@ def prune(outline: Outline, has_evidence: Collection[str]) -> tuple[Outline, lis
 def clean_section_text(text: str) -> str:
     """Unwrap a fenced answer and remove headings the model added despite being asked not to.
 
-    Section prose never holds code, and text left inside a fence would hide its citations
-    from the guard.
+    A section's structure is the outline's, never the model's (nor that of a paper it was
+    shown): ATX headings, also inside a quote or list item, and setext underlines go. Section
+    prose never holds code or comments, so every other fence line and backtick goes too,
+    keeping the text, and comments go whole: the citation guard does not look inside code or
+    comments, so an invented key there would survive it, and a fence left open would swallow
+    the rest of the survey.
     """
     fenced = _WHOLE_FENCE.match(text)
     if fenced:
         text = fenced.group(2)
-    return _HEADING.sub("", text).strip()
+    text = _COMMENT.sub("", _FENCE_LINE.sub("", text)).replace("`", "")
+    return _SETEXT.sub("", _HEADING.sub("", text)).strip()
 
 
 def parent_titles(outline: Outline) -> dict[str, str]:
