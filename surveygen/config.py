@@ -300,6 +300,16 @@ class _Layer(BaseModel):
     models: _StageModels | None = None
     prices: dict[str, _Price] | None = None
 
+    @field_validator("base_url", "arxiv_url")
+    @classmethod
+    def _parsable_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)  # ValueError for a broken [IPv6] host
+            if not parts.hostname or parts.port == -1:
+                raise ValueError("no host")
+            _ = parts.port  # ValueError for a port out of range
+        return value
+
     @field_validator("formats", mode="before")
     @classmethod
     def _split_formats(cls, value: Any) -> Any:
@@ -358,8 +368,18 @@ def _explain(source: _Source, err: Any) -> str:
         return f"{where}: unknown key {key!r}{_suggest(loc[-1], candidates)}"
     if err["type"] == "missing":
         return f"{where}: {key!r} is missing ({_EXPECTED.get(loc[0], 'required')})"
-    got = "" if "api_key" in loc else f", got {err['input']!r:.60}"
+    got = "" if "api_key" in loc else f", got {_shown(loc, err['input'])!r:.60}"
     return f"{where}: {key!r} must be {_EXPECTED.get(loc[0], 'valid')}{got}"
+
+
+def _shown(loc: list[str], value: Any) -> Any:
+    """A rejected value as an error message may show it: URLs without their credentials."""
+    if loc and loc[0] in ("base_url", "arxiv_url") and isinstance(value, str):
+        try:
+            return public_url(value)
+        except ValueError:
+            return "(a URL that cannot be parsed)"
+    return value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -63,11 +63,21 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+# Names Windows reserves for devices, whatever the extension.
+_DEVICE_NAME = re.compile(r"(?i)(con|prn|aux|nul|com[1-9]|lpt[1-9])(\.|$)")
+MAX_STATE_NAME = 120
+
+
 def state_name(key: str) -> str:
-    """A file name for an item key: ':' (refused by some file systems) is replaced, with a
-    hash of the key appended so that ``a:b`` and ``a_b`` never share a file."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
-    return safe if safe == key else f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    """A file name for an item key: characters some file systems refuse (':', '/') are
+    replaced, a long key is cut and a name Windows reserves (``CON``) gets a leading "_";
+    then a hash of the key is appended, so that ``a:b`` and ``a_b`` never share a file."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key).lstrip(".") or "_"
+    if _DEVICE_NAME.match(safe):
+        safe = "_" + safe  # "CON.json" is a device even with the extension
+    if safe == key and len(safe) <= MAX_STATE_NAME:
+        return safe
+    return f"{safe[:MAX_STATE_NAME]}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def default_out_dir(topic: str) -> Path:

@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 __all__ = [
     "FAULT_KINDS",
@@ -140,6 +140,7 @@ class RecordedRequest:
     time: float
     fault: str | None = None
     status: int | None = None
+    query: dict[str, str] = field(default_factory=dict)  # the URL's query parameters
 
     @property
     def prompt_text(self) -> str:
@@ -645,6 +646,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._record = RecordedRequest(
             method=self.command,
             path=path,
+            query=dict(parse_qsl(urlsplit(self.path).query)),
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
             time=time.monotonic(),

@@ -35,6 +35,20 @@ def test_state_names_are_safe_and_never_collide():
     assert "/" not in _state_name("../../etc/passwd")
 
 
+@pytest.mark.parametrize("key", ["CON", "nul", "Com1.backup", "lpt9", "..", ".hidden", "x" * 400])
+def test_state_names_avoid_reserved_hidden_and_overlong_names(key: str) -> None:
+    name = _state_name(key)
+    assert name != key and len(name) <= 130 and not name.startswith(".")
+    assert name.split(".")[0].lower() not in {"con", "nul", "com1", "lpt9"}
+
+
+def test_generated_keys_stay_readable_citation_keys() -> None:
+    from surveygen.library.keys import is_valid_key, make_key
+
+    key = make_key(["Q. " + "Longname" * 20], 2024, "Supercalifragilistic" * 8, set())
+    assert is_valid_key(key) and len(key) <= 100
+
+
 def test_topic_is_normalised_and_bounded():
     assert validate_topic("  graph   neural\nnetworks ") == "graph neural networks"
     assert validate_topic("图神经网络") == "图神经网络"

@@ -659,11 +659,6 @@ def test_a_failing_run_writes_the_key_nowhere(llm, workdir, cache_dir, case):
     assert_written_nowhere(SECRET, result, out, cache_dir)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="surveygen/llm/client.py redacts the URL's password but not the Basic auth header "
-    "httpx makes from it, which a server may echo in its error",
-)
 def test_a_server_echoing_basic_auth_from_the_url_does_not_leak_it(llm, workdir, cache_dir):
     llm.inject("echo_auth")
     out = workdir / "run"
@@ -672,21 +667,20 @@ def test_a_server_echoing_basic_auth_from_the_url_does_not_leak_it(llm, workdir,
     assert_written_nowhere(SECRET, result, out, cache_dir)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="surveygen/config.py shows the rejected --base-url value, password included",
-)
 def test_a_rejected_base_url_is_not_echoed_with_its_password(workdir):
     result = write(*run_args(workdir / "run", f"ftp://user:{SECRET}@127.0.0.1/v1"))
     assert result.exit_code == 2 and "--base-url" in result.stderr
     assert SECRET not in result.stderr
 
 
-def test_a_key_in_the_url_query_is_written_nowhere(llm, workdir, cache_dir):
-    # Today the openai client appends the API path after the query ("/v1?api-key=K/chat/...")
-    # and the endpoint answers 404, so the run fails; it must not leak the key either way.
+def test_a_key_in_the_url_query_is_sent_with_every_request_and_written_nowhere(
+    llm, workdir, cache_dir
+):
+    # Azure-style endpoints take the key as a query parameter: it goes on every request, after
+    # the API path, not before it.
     out = workdir / "run"
     result = write(*run_args(out, f"{llm.base_url}?api-key={SECRET}"))
-    assert result.exit_code in (0, 1), result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.exit_code == 0, result.stderr
+    assert {r.path for r in llm.chat_requests()} == {"/v1/chat/completions"}
+    assert all(r.query == {"api-key": SECRET} for r in llm.chat_requests())
     assert_written_nowhere(SECRET, result, out, cache_dir)

@@ -72,7 +72,9 @@ def make_key(
     check (BibTeX compares keys without case).
     """
     name = next((n for a in authors if a.strip() for n in [_family_name(a)]), "")
-    base = f"{name or 'anon'}{year if year is not None else 'nd'}{_title_word(title)}"
+    # Name and title word are cut so the key, with a clash suffix, stays a key the citation
+    # parser reads (MAX_KEY_CHARS); real names and words are far shorter.
+    base = f"{(name or 'anon')[:40]}{year if year is not None else 'nd'}{_title_word(title)[:40]}"
     key, n = base, 0
     while key in taken:
         n += 1

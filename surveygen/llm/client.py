@@ -19,13 +19,14 @@ client pointed at any OpenAI-compatible endpoint, with
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import openai
 from pydantic import BaseModel
@@ -71,9 +72,24 @@ def _url_secrets(url: str | None) -> list[str]:
     if not url:
         return []
     parts = urlsplit(url)
-    values = [parts.password, parts.username]
+    user, password = parts.username or "", parts.password or ""
+    values = [password, user, unquote(password), unquote(user)]
+    if user or password:  # httpx sends them as a Basic auth header, which a server may echo
+        basic = f"{unquote(user)}:{unquote(password)}".encode()
+        values.append(base64.b64encode(basic).decode("ascii"))
     values += [value for _, value in parse_qsl(parts.query)]
     return [v for v in values if v]
+
+
+def _split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """``url`` without its query string, and the query (``?api-key=...`` as Azure-style
+    endpoints take it) as parameters the client adds to every request."""
+    if not url:
+        return url, None
+    parts = urlsplit(url)
+    if not parts.query:
+        return url, None
+    return urlunsplit(parts._replace(query="", fragment="")), dict(parse_qsl(parts.query))
 
 
 class _Retryable(Exception):
@@ -119,9 +135,11 @@ class LLMClient:
         self._log = log or (lambda entry: None)
         self._rng = rng or random.Random()
         self.redact = Redactor([options.api_key, *_url_secrets(options.base_url)])
+        base_url, query = _split_query(options.base_url)
         self._client = openai.AsyncOpenAI(
             api_key=options.api_key or NO_KEY,
-            base_url=options.base_url,
+            base_url=base_url,
+            default_query=query,
             timeout=options.timeout,
             max_retries=0,
         )
