@@ -303,6 +303,22 @@ class LLMClient:
     ) -> _Answer:
         """Send one logical request, retrying transient failures; return a non-empty answer."""
         opts = self.options
+
+        def failed(attempt: int, error: str, mode: str) -> None:
+            """Log an attempt that got no answer."""
+            self._record(
+                stage,
+                prompt,
+                model,
+                None,
+                cache_hit=False,
+                item=item,
+                attempts=attempt,
+                error=error,
+                mode=mode,
+                repair=repair,
+            )
+
         last_reason = "no attempt made"
         attempt = 0
         while attempt < opts.max_tries:
@@ -314,18 +330,7 @@ class LLMClient:
                 answer, reservation = await self._send(sent, schema, mode, model)
             except _Retryable as exc:
                 last_reason = exc.reason
-                self._record(
-                    stage,
-                    prompt,
-                    model,
-                    None,
-                    cache_hit=False,
-                    item=item,
-                    attempts=attempt,
-                    error=exc.reason,
-                    mode=mode,
-                    repair=repair,
-                )
+                failed(attempt, exc.reason, mode)
                 if attempt < opts.max_tries:
                     await asyncio.sleep(
                         backoff_seconds(
@@ -342,18 +347,7 @@ class LLMClient:
                 continue
             except LLMError as exc:  # refused by the endpoint (a halted client sent nothing)
                 if not getattr(exc, "not_sent", False):
-                    self._record(
-                        stage,
-                        prompt,
-                        model,
-                        None,
-                        cache_hit=False,
-                        item=item,
-                        attempts=attempt,
-                        error=exc.message,
-                        mode=mode,
-                        repair=repair,
-                    )
+                    failed(attempt, exc.message, mode)
                 raise
             note = None
             if schema is None and answer.finish_reason == "length":
