@@ -425,6 +425,11 @@ def test_citation_keys_are_short_enough_to_name_a_file() -> None:
         (r"\input{/etc/passwd}", r"\\input{/etc/passwd}"),
         (r"$\input{/etc/passwd} + \alpha$", r"$\backslash{}input{/etc/passwd} + \alpha$"),
         ("`<b>` stays code", "`<b>` stays code"),
+        ("[a](javascript:alert(1)//](http://x))", "a"),
+        ("see [x][r]\n[r]: javascript:alert(1)", "see [x][r]\n\\[r]: javascript:alert(1)"),
+        ("`\\input{/etc/passwd}`{=latex}", "`\\input{/etc/passwd}`\\{=latex}"),
+        (r"$\global\newcommand ^^5c$", r"$\backslash{}global\backslash{}newcommand ^{}^5c$"),
+        ("```{=latex}\n\\input{x}\n```", "\\\\input{x}\n"),
     ],
 )
 def test_markdown_output_is_inert(text: str, inert: str) -> None:

@@ -97,47 +97,100 @@ class RenderedSurvey:
 # unless already escaped: after an even number of backslashes (none included), each is live.
 _RAW_HTML = re.compile(r"(?<!\\)((?:\\\\)*)<(?=[A-Za-z/!?])")
 _RAW_TEX = re.compile(r"(?<!\\)((?:\\\\)*)\\(?=[A-Za-z])")
-_LINK = re.compile(r"(!?)\[(.*)\]\(\s*<?([^\s>)]*)", re.S)
-# TeX primitives that read or write files, run programs or redefine the language: inside math,
-# which pandoc passes to LaTeX as it is, their backslash is shown instead of obeyed.
-_TEX_DANGER = re.compile(
-    r"\\(?=(?:input|include|InputIfFileExists|openin|openout|read|write|immediate|special"
-    r"|catcode|def|edef|gdef|xdef|let|csname|usepackage|RequirePackage|directlua|newread"
-    r"|newwrite|verbatiminput|lstinputlisting|includegraphics)(?![A-Za-z]))"
+# Inside math, which pandoc passes to LaTeX as it is, a command keeps its backslash only when
+# it is a plain math symbol or layout command; any other (\input, \global, \newcommand,
+# \ShellEscape, ...) shows as text. "^^5c" is TeX's spelling of a backslash: broken up too.
+_MATH_COMMAND = re.compile(r"\\([A-Za-z]+)")
+_MATH_SAFE = frozenset(
+    """alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu
+    nu xi pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega Gamma Delta
+    Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega frac dfrac tfrac sqrt sum prod int oint
+    lim limsup liminf max min sup inf arg argmax argmin log ln exp sin cos tan det dim ker
+    Pr mathbb mathcal mathbf mathrm mathit mathsf mathtt boldsymbol text textrm textit
+    textbf operatorname left right big Big bigg Bigg cdot cdots ldots dots vdots ddots times
+    div pm mp leq geq le ge neq ne approx sim simeq equiv propto in notin subset subseteq
+    supset supseteq cup cap setminus emptyset forall exists neg land lor to rightarrow
+    leftarrow Rightarrow Leftarrow leftrightarrow iff mapsto infty partial nabla ell hat bar
+    tilde vec dot ddot overline underline widehat widetilde top perp mid parallel circ star
+    ast bullet langle rangle lfloor rfloor lceil rceil quad qquad binom choose mod bmod pmod
+    prime cdotp colon backslash""".split()  # noqa: SIM905 (a word list reads better as text)
 )
+_FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,}).*$\n?", re.M)
 
 
 def _inert(text: str) -> str:
     return _RAW_TEX.sub(r"\1\\\\", _RAW_HTML.sub(r"\1\\<", text))
 
 
+def _inert_math(raw: str) -> str:
+    def command(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return match.group() if name in _MATH_SAFE else rf"\backslash{{}}{name}"
+
+    return _MATH_COMMAND.sub(command, raw).replace("^^", "^{}^")
+
+
+def _split_link(raw: str) -> tuple[bool, str, str] | None:
+    """An inline link or image ``[label](destination ...)``: (image?, label, destination),
+    the label's brackets matched by depth (escaped ones skipped); None for anything else."""
+    image = raw.startswith("!")
+    start = 1 if image else 0
+    depth, i = 0, start
+    while i < len(raw):
+        char = raw[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth == 0:
+                rest = raw[i + 1 :]
+                if not rest.startswith("(") or not rest[1:].strip():
+                    return None
+                destination = rest[1:].strip().lstrip("<").split()[0]
+                return image, raw[start + 1 : i], destination.rstrip(">)")
+        i += 1
+    return None
+
+
 def md_inert(text: str) -> str:
     r"""``text`` (model- or paper-derived Markdown) with no markup beyond Markdown's own.
 
-    A survey.md viewer renders raw HTML and follows links, so -- as survey.html does -- raw
-    HTML shows as text (its "<" escaped: ``<script>`` stays visible, never runs, and an open
-    ``<!--`` cannot hide the rest of the survey), links stay links only for http(s) URLs and
-    images become their description. A LaTeX command's backslash is escaped too, so pandoc
-    does not pass ``\input{...}`` through to the LaTeX it makes; in math, which pandoc passes
-    on as it is, only commands that touch files or the TeX language are defused. Code is left
-    as it is.
+    A survey.md viewer renders raw HTML and follows links, and pandoc passes raw LaTeX, math
+    and ``{=format}`` blocks on to its output, so:
+
+    - raw HTML shows as text (its "<" escaped: ``<script>`` stays visible, never runs, and an
+      open ``<!--`` cannot hide the rest of the survey);
+    - a link stays a link only when it is an inline link to an http(s) URL; an image becomes
+      its description, and a link reference definition (``[x]: javascript:...``) plain text;
+    - a LaTeX command's backslash is escaped; in math, only plain math commands keep theirs;
+    - code fences become their text, and a code span cannot be marked raw (``{=latex}``).
     """
     out: list[str] = []
     pos = 0
     for span in markup_spans(text):
-        if span.kind not in ("fence", "code", "math", "comment", "link"):
+        if span.kind not in ("fence", "code", "math", "comment", "link", "refdef"):
             continue
         out.append(_inert(text[pos : span.start]))
         raw = text[span.start : span.end]
-        link = _LINK.match(raw) if span.kind == "link" else None
         if span.kind == "comment":
             raw = _inert(raw)
         elif span.kind == "math":
-            raw = _TEX_DANGER.sub(r"\\backslash{}", raw)
-        elif link and (link.group(1) or not is_web_url(link.group(3))):
-            raw = md_inert(link.group(2))
-        elif link:
-            raw = "[" + md_inert(link.group(2)) + raw[len(link.group(2)) + 1 :]
+            raw = _inert_math(raw)
+        elif span.kind == "fence":
+            raw = _inert(_FENCE_LINE.sub("", raw))
+        elif span.kind == "refdef":
+            raw = "\\" + _inert(raw.lstrip(" "))
+        elif span.kind == "code" and text.startswith("{", span.end):
+            raw += "\\"  # "`x`\\{=latex}": the brace is text, the span plain code
+        elif span.kind == "link":
+            link = _split_link(raw)
+            if link is None or link[0] or not is_web_url(link[2]):
+                raw = md_inert(link[1]) if link is not None else _inert(raw)
+            else:
+                raw = "[" + md_inert(link[1]) + raw[len(link[1]) + 1 :]
         out.append(raw)
         pos = span.end
     out.append(_inert(text[pos:]))
