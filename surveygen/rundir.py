@@ -266,6 +266,8 @@ class RunDir:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "surveygen_version": __version__,
         }
+        if manifest is not None and isinstance(manifest.get("outputs"), list):
+            record["outputs"] = manifest["outputs"]  # still here, and surveygen's to replace
         if identity is not None:
             record["identity"] = identity
         rd.write_json(MANIFEST, record)
@@ -290,9 +292,16 @@ class RunDir:
         )
 
     def remove_stale_outputs(self, written: Iterable[str]) -> list[str]:
-        """Delete the files of ``OUTPUT_FILES`` this run did not write; their names."""
-        stale = [n for n in OUTPUT_FILES if n not in set(written) and self.exists(n)]
+        """Delete the outputs an earlier run wrote here (as its manifest records) that this run
+        did not write, and record what this run wrote; the names deleted. A file surveygen
+        did not write (the user's own survey.tex in a folder used with --force) is never
+        deleted."""
+        written = [n for n in OUTPUT_FILES if n in set(written)]
+        manifest = self.read_json(MANIFEST) or {}
+        earlier = manifest.get("outputs") if isinstance(manifest.get("outputs"), list) else []
+        stale = [n for n in OUTPUT_FILES if n in earlier and n not in written and self.exists(n)]
         _remove(self.path, tuple(stale))
+        self.write_json(MANIFEST, {**manifest, "outputs": written})
         return stale
 
     def resolve(self, rel: str) -> Path:

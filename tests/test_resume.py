@@ -406,3 +406,15 @@ def test_ctrl_c_while_arxiv_stalls_exits_at_once(server: FakeLLMServer, tmp_path
     assert proc.returncode == 130, stderr
     assert "--resume" in stderr and "Traceback" not in stderr
     assert waited < 10  # not the 30 s the stalled request would take
+
+
+def test_outputs_surveygen_did_not_write_are_never_removed(llm, workdir) -> None:
+    out = workdir / "mypaper"
+    out.mkdir()
+    (out / "survey.tex").write_text("my own paper")
+    (out / "references.bib").write_text("@misc{mine}")
+    result = _write(*_base(llm, out, "--force", "--format", "md"))
+    assert result.exit_code == 0, result.stderr
+    assert "of an earlier run" not in result.stderr
+    assert (out / "survey.tex").read_text() == "my own paper"
+    assert (out / "references.bib").read_text() == "@misc{mine}"
