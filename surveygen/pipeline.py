@@ -31,6 +31,10 @@ from surveygen.stages.mapping import earlier_digests, paper_fingerprint, used_id
 from surveygen.ui import UI
 
 MAX_TOPIC_CHARS = 2000
+_ENDPOINT_HINT = (
+    "check the endpoint and --model, then rerun: with --resume if no option changed, without "
+    "it after changing --model (answers already received are reused from the cache either way)"
+)
 T = TypeVar("T")
 
 
@@ -248,7 +252,7 @@ class Pipeline:
                         raise RunError(
                             "no paper could be digested; see the warnings above and "
                             "logs/calls.jsonl",
-                            hint="check the endpoint and --model, then rerun with --resume",
+                            hint=_ENDPOINT_HINT,
                         )
                     self.suggestions = sum(len(d.suggestions) for d in first.values())
                     leaves = [leaf.id for leaf in skeleton.leaves()]
@@ -551,7 +555,7 @@ class Pipeline:
         if not mapped:
             raise RunError(
                 "no paper could be digested; see the warnings above and logs/calls.jsonl",
-                hint="check the endpoint and --model, then rerun with --resume",
+                hint=_ENDPOINT_HINT,
             )
         return mapped
 

@@ -273,6 +273,28 @@ def test_a_refused_request_is_logged_and_nothing_is_sent_after_it(fake_llm):
     assert "401" in log[0]["error"] and "--resume" in str(outcomes[0])
 
 
+def test_a_refusal_wakes_calls_waiting_to_retry(fake_llm):
+    fake_llm.inject("429", retry_after=20)
+    fake_llm.inject("echo_auth")
+    client = make_client(fake_llm, concurrency=2, retry_max_seconds=60)
+    prompts = [Prompt("unit", "v1", ({"role": "user", "content": f"pair {i}"},)) for i in range(2)]
+
+    async def go():
+        try:
+            return await asyncio.gather(
+                *(client.structured(p, Pair, stage="digest") for p in prompts),
+                return_exceptions=True,
+            )
+        finally:
+            await client.aclose()
+
+    started = time.monotonic()
+    outcomes = run(go())
+    assert time.monotonic() - started < 5  # not the 20 s the 429 asked to wait
+    assert all(isinstance(o, LLMRejectedError) for o in outcomes)
+    assert len(fake_llm.chat_requests()) == 2
+
+
 def test_prose_cut_off_by_the_token_limit_keeps_its_complete_sentences(fake_llm, tmp_path):
     fake_llm.reply("Write", "First claim [@a]. Second claim holds. Third claim is cut", times=1)
     fake_llm.inject("truncated", keep=0.9)

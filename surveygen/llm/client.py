@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import random
 import time
@@ -152,6 +153,7 @@ class LLMClient:
         # The error that ends the run (budget spent, key refused): once set, no request is
         # sent any more, while those already on the wire finish and are cached.
         self._halted: BaseException | None = None
+        self._halt_event = asyncio.Event()
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -332,7 +334,7 @@ class LLMClient:
                 last_reason = exc.reason
                 failed(attempt, exc.reason, mode)
                 if attempt < opts.max_tries:
-                    await asyncio.sleep(
+                    await self._pause(
                         backoff_seconds(
                             attempt,
                             opts.retry_base_seconds,
@@ -378,7 +380,7 @@ class LLMClient:
                 return answer
             last_reason = "empty answer"
             if attempt < opts.max_tries:
-                await asyncio.sleep(
+                await self._pause(
                     backoff_seconds(
                         attempt, opts.retry_base_seconds, opts.retry_max_seconds, None, self._rng
                     )
@@ -434,21 +436,37 @@ class LLMClient:
         est_in = sum(approx_tokens(m["content"]) for m in messages)
         async with self._semaphore:
             if self._halted is not None:
-                stop = copy.copy(self._halted)
-                stop.not_sent = True  # type: ignore[attr-defined]
-                raise stop
+                raise self._stop()
             try:
                 reservation = self.ledger.reserve(model, est_in, self.options.max_output_tokens)
             except BudgetExceeded as exc:
-                self._halted = exc
+                self._halt(exc)
                 raise
             try:
                 return await self._request(args, messages, mode), reservation
             except BaseException as exc:
                 if isinstance(exc, LLMRejectedError):
-                    self._halted = exc
+                    self._halt(exc)
                 self.ledger.release(reservation)
                 raise
+
+    def _halt(self, error: BaseException) -> None:
+        """Send nothing more: ``error`` ends the run; calls waiting to retry wake up now."""
+        self._halted = error
+        self._halt_event.set()
+
+    def _stop(self) -> BaseException:
+        """The error that halted the client, for a call that was not sent."""
+        stop = copy.copy(self._halted)
+        stop.not_sent = True  # type: ignore[union-attr]
+        return stop  # type: ignore[return-value]
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` before a retry, unless the client halts meanwhile."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._halt_event.wait(), timeout=seconds)
+        if self._halted is not None:
+            raise self._stop()
 
     async def _request(
         self, args: dict[str, Any], messages: list[dict[str, str]], mode: str
@@ -539,7 +557,8 @@ class LLMClient:
             raise LLMRejectedError(
                 f"the endpoint does not know this model or path (404): {message}",
                 hint="check --model against the server's model list, and that --base-url "
-                "ends in /v1, then rerun with --resume (answers already received are cached)",
+                "ends in /v1; then rerun the command with the right --model and without "
+                "--resume (answers already received are reused from the cache)",
             )
         # Anything else concerns this request only (too long for the context, a content
         # filter, ...): sending it again would fail again, but other items may well succeed.
