@@ -13,14 +13,15 @@ library is rebuilt item by item (with a warning) rather than refused.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from surveygen import __version__
 
 if TYPE_CHECKING:
     from surveygen.config import Settings
+    from surveygen.models import Outline
 
 __all__ = ["describe_changes", "outline_stamp", "prompts_version", "run_identity"]
 
@@ -35,19 +36,19 @@ def prompts_version() -> str:
     return digest.hexdigest()[:12]
 
 
-def outline_stamp(path: Path | None) -> str | None:
-    """The ``--outline`` file by content (a hash), or None when there is none; a file that
-    cannot be read is left to the outline reader to report."""
-    if path is None:
+def outline_stamp(outline: Outline | None) -> str | None:
+    """The ``--outline`` by what it says (title, headings, levels and descriptions; not the
+    ids it gives new headings, nor its formatting, so the outline.md a run writes back from
+    it has the same stamp), or None when there is none."""
+    if outline is None:
         return None
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
-    except OSError:
-        return None
+    shape = [outline.title] + [[level, n.title, n.description] for n, level in outline.walk()]
+    blob = json.dumps(shape, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def run_identity(settings: Settings, outline: Path | None) -> dict[str, Any]:
-    """The identity of a run with these settings and ``--outline`` file."""
+def run_identity(settings: Settings, outline: Outline | None) -> dict[str, Any]:
+    """The identity of a run with these settings and ``--outline`` (parsed)."""
     return {
         "surveygen": __version__,
         "prompts": prompts_version(),

@@ -53,10 +53,15 @@ class _Draft:
 
 
 def read_outline_file(path: Path, *, id_floor: int = 1) -> Outline:
-    """``--outline FILE``: read and parsed, InputError naming the file for any problem.
+    """``--outline FILE``: read and parsed, InputError naming the file for any problem."""
+    return parse_outline_md(read_outline_text(path), source=str(path), id_floor=id_floor)
+
+
+def read_outline_text(path: Path) -> str:
+    """The text of ``--outline FILE``, InputError naming the file for any problem.
 
     At most ``MAX_OUTLINE_BYTES`` are read, so a wrong file (a PDF, ``/dev/zero``) costs
-    nothing; a pipe such as ``<(...)`` still works.
+    nothing; a pipe such as ``<(...)`` works when it is read once (keep the text).
     """
     try:
         with path.open("rb") as handle:
@@ -79,7 +84,7 @@ def read_outline_file(path: Path, *, id_floor: int = 1) -> Outline:
         ) from None
     if not text.strip():
         raise InputError(f"--outline {path}: the file is empty", hint=_READ_HINT)
-    return parse_outline_md(text, source=str(path), id_floor=id_floor)
+    return text
 
 
 def parse_outline_md(text: str, *, source: str = "outline.md", id_floor: int = 1) -> Outline:
@@ -203,4 +208,4 @@ def _freeze(draft: _Draft) -> OutlineNode:
     )
 
 
-__all__ = ["parse_outline_md", "read_outline_file"]
+__all__ = ["parse_outline_md", "read_outline_file", "read_outline_text"]

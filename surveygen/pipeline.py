@@ -113,6 +113,7 @@ class Pipeline:
         self.redigested = 0
         self.verify = settings.verify  # the check actually run (see compose.verify_mode)
         self.suggestions = 0  # outline suggestions the first digests made
+        self._outline_text: str | None = None  # --outline FILE as read
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -208,7 +209,7 @@ class Pipeline:
             resume=self.request.resume,
             force=self.request.force,
             keep_state=user_outline is not None,
-            identity=run_identity(settings, self.request.outline),
+            identity=run_identity(settings, user_outline),
         )
         if rd.discarded:
             self._warn(
@@ -287,13 +288,16 @@ class Pipeline:
     # ---------------------------------------------------------------- options
 
     def read_user_outline(self, id_floor: int = 1) -> Outline | None:
-        """``--outline FILE`` parsed and checked before anything is paid for."""
-        from surveygen.outline_md import read_outline_file
+        """``--outline FILE`` parsed and checked before anything is paid for. The file is
+        read once (it may be a pipe) and parsed again from that text when needed."""
+        from surveygen.outline_md import parse_outline_md, read_outline_text
 
         path = self.request.outline
         if path is None:
             return None
-        outline = read_outline_file(path, id_floor=id_floor)
+        if self._outline_text is None:
+            self._outline_text = read_outline_text(path)
+        outline = parse_outline_md(self._outline_text, source=str(path), id_floor=id_floor)
         leaves = len(outline.leaves())
         if leaves > self.settings.max_sections and id_floor == 1:
             self._warn(

@@ -418,3 +418,32 @@ def test_outputs_surveygen_did_not_write_are_never_removed(llm, workdir) -> None
     assert "of an earlier run" not in result.stderr
     assert (out / "survey.tex").read_text() == "my own paper"
     assert (out / "references.bib").read_text() == "@misc{mine}"
+
+
+def test_resume_accepts_the_outline_md_the_run_wrote_back(llm, workdir) -> None:
+    out = workdir / "run"
+    assert _write(*_base(llm, out)).exit_code == 0
+    edited = workdir / "edited.md"
+    text = (out / "outline.md").read_text()
+    # the user's own formatting: a heading without its id comment, blank lines doubled
+    edited.write_text(text.replace("\n\n", "\n\n\n"))
+    assert _write(*_base(llm, out, "--outline", str(edited))).exit_code == 0
+    # outline.md is now the run's own rendering of edited.md: the same outline
+    result = _write(*_base(llm, out, "--outline", str(out / "outline.md"), "--resume"))
+    assert result.exit_code == 0, result.stderr
+    result = _write(*_base(llm, out, "--outline", str(edited), "--resume"))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_an_outline_given_through_a_pipe_is_read_once(llm, workdir) -> None:
+    out = workdir / "run"
+    assert _write(*_base(llm, out)).exit_code == 0
+    text = (out / "outline.md").read_text().encode()
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, text)
+        os.close(write_end)
+        result = _write(*_base(llm, out, "--outline", f"/dev/fd/{read_end}"))
+    finally:
+        os.close(read_end)
+    assert result.exit_code == 0, result.stderr
