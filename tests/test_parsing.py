@@ -593,6 +593,10 @@ def test_clean_text_unfinished_reasoning_is_empty() -> None:
         ("Is it? Yes! And then", "Is it? Yes!"),
         ("No sentence ends here", ""),
         ("Values like 3.5 and e.g", ""),
+        ("It helps recall. Lewis et al. propose a retriever that", "It helps recall."),
+        ("See Fig. 3 for the curve. As in Eq. 2 and", "See Fig. 3 for the curve."),
+        ("Written by J. Doe. The model i.e. a", "Written by J. Doe."),
+        ("The answer was no. Then the", "The answer was no."),
     ],
 )
 def test_complete_sentences_cuts_prose_at_its_last_full_sentence(text: str, kept: str) -> None:

@@ -747,8 +747,19 @@ _SENTENCE_END = re.compile(
 )
 
 
+# A period that ends an abbreviation or an initial, not a sentence: "et al.", "Fig. 3", "J. Doe".
+_ABBREVIATION = re.compile(
+    r"(?:\bet al|\be\.g|\bi\.e|\bcf|\bvs|\betc|\b[Ff]igs?|\b[Ee]qs?|\b[Ss]ecs?|\b[Tt]ab"
+    r"|\bNo|\bapprox|\bresp|\bincl|\b[Rr]ef|\b[A-Z])\.$"
+)
+
+
 def complete_sentences(text: str) -> str:
     """``text`` up to the end of its last complete sentence, for prose that was cut off by the
-    token limit; ``""`` when not even one sentence is complete."""
-    ends = list(_SENTENCE_END.finditer(text))
-    return text[: ends[-1].end()].rstrip() if ends else ""
+    token limit; ``""`` when not even one sentence is complete. A period after an
+    abbreviation ("et al.", "Fig.") or an initial does not end a sentence."""
+    for end in reversed(list(_SENTENCE_END.finditer(text))):
+        if end.group().startswith(".") and _ABBREVIATION.search(text[: end.start() + 1]):
+            continue
+        return text[: end.end()].rstrip()
+    return ""
