@@ -114,26 +114,33 @@ async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     slots = _thread_slots.get(loop)
     if slots is None:
         slots = _thread_slots[loop] = asyncio.Semaphore(MAX_THREADS)
-    async with slots:
-        future: asyncio.Future[T] = loop.create_future()
+    await slots.acquire()  # given back when the thread ends, even after a cancellation
+    future: asyncio.Future[T] = loop.create_future()
 
-        def deliver(result: Any, error: BaseException | None) -> None:
-            if future.done():  # cancelled meanwhile
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+    def deliver(result: Any, error: BaseException | None) -> None:
+        slots.release()
+        if future.done():  # cancelled meanwhile
+            return
+        if isinstance(error, StopIteration):  # a future cannot hold one
+            error = RuntimeError(f"{func!r} raised StopIteration")
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
-        def work() -> None:
-            result, error = None, None
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:  # handed to the awaiting coroutine
-                error = exc
-            # A closed loop (RuntimeError) means nobody waits for this any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(deliver, result, error)
+    def work() -> None:
+        result, error = None, None
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:  # handed to the awaiting coroutine
+            error = exc
+        # A closed loop (RuntimeError) means nobody waits for this any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(deliver, result, error)
 
+    try:
         threading.Thread(target=work, name="surveygen-io", daemon=True).start()
-        return await future
+    except BaseException:
+        slots.release()
+        raise
+    return await future

@@ -46,6 +46,9 @@ def test_a_cancelled_wait_returns_at_once_and_the_thread_is_not_joined() -> None
 
 
 def test_at_most_max_threads_run_at_once() -> None:
+    # Each job waits at a barrier for MAX_THREADS - 1 others: with fewer running at once the
+    # barrier times out, and more at once shows in the peak.
+    barrier = threading.Barrier(aio.MAX_THREADS, timeout=10)
     running, peak = 0, 0
     lock = threading.Lock()
 
@@ -54,7 +57,7 @@ def test_at_most_max_threads_run_at_once() -> None:
         with lock:
             running += 1
             peak = max(peak, running)
-        time.sleep(0.02)
+        barrier.wait()
         with lock:
             running -= 1
 
@@ -64,3 +67,38 @@ def test_at_most_max_threads_run_at_once() -> None:
     asyncio.run(main())
     asyncio.run(main())  # a second loop gets its own slots
     assert peak == aio.MAX_THREADS
+
+
+def test_a_thread_keeps_its_slot_until_it_ends_even_when_its_wait_is_cancelled() -> None:
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def block() -> None:
+        started.release()
+        release.wait(10)
+
+    async def main() -> bool:
+        waits = [asyncio.ensure_future(aio.in_thread(block)) for _ in range(aio.MAX_THREADS)]
+        for _ in range(aio.MAX_THREADS):
+            await asyncio.to_thread(started.acquire)
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+        late = asyncio.ensure_future(aio.in_thread(lambda: "ran"))
+        await asyncio.sleep(0.1)
+        blocked = not late.done()  # every slot is still held by a running thread
+        release.set()
+        return blocked and await late == "ran"
+
+    assert asyncio.run(main())
+
+
+def test_stop_iteration_from_the_job_is_an_error_not_a_hang() -> None:
+    async def main() -> BaseException:
+        try:
+            await asyncio.wait_for(aio.in_thread(next, iter([])), timeout=5)
+        except RuntimeError as exc:
+            return exc
+        raise AssertionError("no error")
+
+    assert "StopIteration" in str(asyncio.run(main()))
