@@ -131,8 +131,20 @@ def _interrupt(
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-    time.sleep(0.1)  # requests the dead process had on the wire still reach the server
+    _quiet(server)  # requests the dead process had on the wire may still be arriving
     return done, len(server.chat_requests()) - before
+
+
+def _quiet(server: FakeLLMServer, still: float = 0.3, limit: float = 10.0) -> None:
+    """Wait until the server has received no request for ``still`` seconds."""
+    deadline = time.monotonic() + limit
+    seen = len(server.chat_requests())
+    calm_since = time.monotonic()
+    while time.monotonic() - calm_since < still and time.monotonic() < deadline:
+        time.sleep(0.02)
+        now = len(server.chat_requests())
+        if now != seen:
+            seen, calm_since = now, time.monotonic()
 
 
 def _resume_and_compare(
@@ -168,7 +180,11 @@ def test_kill_9_with_the_last_call_on_the_wire_resumes_with_that_call_alone(
     server: FakeLLMServer, reference: Reference, tmp_path: Path
 ) -> None:
     out, cache = tmp_path / "run", tmp_path / "cache"
-    done, sent = _interrupt(server, out, cache, reference.calls, signal.SIGKILL)
+    server.latency = (0.2, 0.0)  # the last answer is surely still on its way at the kill
+    try:
+        done, sent = _interrupt(server, out, cache, reference.calls, signal.SIGKILL)
+    finally:
+        server.latency = (0.01, 0.0)
     assert done.returncode == -signal.SIGKILL
     figures = _resume_and_compare(server, reference, out, cache, sent)
     assert figures["sent"] == reference.calls
