@@ -45,6 +45,7 @@ from surveygen.stages.render_refs import (
     reference_view,
 )
 from surveygen.stages.render_tex import render_latex
+from surveygen.stages.write import drop_fence_lines
 
 # --- template contexts -----------------------------------------------------------------------
 
@@ -115,7 +116,6 @@ _MATH_SAFE = frozenset(
     ast bullet langle rangle lfloor rfloor lceil rceil quad qquad binom choose mod bmod pmod
     prime cdotp colon backslash""".split()  # noqa: SIM905 (a word list reads better as text)
 )
-_FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,}).*$\n?", re.M)
 
 
 def _inert(text: str) -> str:
@@ -180,7 +180,7 @@ def md_inert(text: str) -> str:
         elif span.kind == "math":
             raw = _inert_math(raw)
         elif span.kind == "fence":
-            raw = _inert(_FENCE_LINE.sub("", raw))
+            raw = _inert(drop_fence_lines(raw))
         elif span.kind == "refdef":
             raw = "\\" + _inert(raw.lstrip(" "))
         elif span.kind == "code" and text.startswith("{", span.end):

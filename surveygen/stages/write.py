@@ -29,6 +29,12 @@ _FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[^\n]*$\n?", re.M)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
+def drop_fence_lines(text: str) -> str:
+    """``text`` without its code fence lines (opening, with their label, and closing); what
+    they enclosed stays, as plain text."""
+    return _FENCE_LINE.sub("", text)
+
+
 @dataclass(frozen=True)
 class SectionEvidence:
     paper: Paper
@@ -81,7 +87,7 @@ def clean_section_text(text: str) -> str:
     fenced = _WHOLE_FENCE.match(text)
     if fenced:
         text = fenced.group(2)
-    text = _COMMENT.sub("", _FENCE_LINE.sub("", text)).replace("`", "")
+    text = _COMMENT.sub("", drop_fence_lines(text)).replace("`", "")
     return _SETEXT.sub("", _HEADING.sub("", text)).strip()
 
 
