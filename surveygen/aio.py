@@ -44,24 +44,22 @@ async def gather_or_cancel(coros: Iterable[Awaitable[T]]) -> list[T]:
     try:
         return list(await asyncio.gather(*tasks))
     except FATAL:
-        await _settle_all(tasks)
+        try:  # let them end; cancel them if this wait is itself cancelled
+            await asyncio.gather(*tasks, return_exceptions=True)
+        except BaseException:
+            await _cancel_all(tasks)
+            raise
         raise
     except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel_all(tasks)
         raise
 
 
-async def _settle_all(tasks: list[asyncio.Future[Any]]) -> None:
-    """Wait for ``tasks`` to end; cancel them if this wait is itself cancelled."""
-    try:
-        await asyncio.gather(*tasks, return_exceptions=True)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+async def _cancel_all(tasks: list[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they have ended."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def settle(job: Callable[[], Awaitable[T]]) -> T | LLMError:

@@ -305,7 +305,7 @@ class _Layer(BaseModel):
     def _parsable_url(cls, value: str | None) -> str | None:
         if value is not None:
             parts = urlsplit(value)  # ValueError for a broken [IPv6] host
-            if not parts.hostname or parts.port == -1:
+            if not parts.hostname:
                 raise ValueError("no host")
             _ = parts.port  # ValueError for a port out of range
         return value
