@@ -55,6 +55,44 @@ async def gather_or_cancel(coros: Iterable[Awaitable[T]]) -> list[T]:
         raise
 
 
+class TaskScope:
+    """Jobs started at different times and awaited where their results are needed, with
+    :func:`gather_or_cancel`'s failure rule for all of them::
+
+        async with TaskScope() as scope:
+            a = scope.start(job_a())
+            ...
+            result = await a
+
+    Leaving the block normally awaits any job not yet awaited. When the block raises a fatal
+    error, the jobs still running are awaited (they send nothing new, calls on the wire
+    finish); on any other exception or a cancellation they are cancelled and awaited.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Future[Any]] = []
+
+    def start(self, coro: Awaitable[T]) -> asyncio.Future[T]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.append(task)
+        return task
+
+    async def __aenter__(self) -> TaskScope:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            await gather_or_cancel(self.tasks)
+        elif isinstance(exc, FATAL):
+            try:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            except BaseException:
+                await _cancel_all(self.tasks)
+                raise
+        else:
+            await _cancel_all(self.tasks)
+
+
 async def _cancel_all(tasks: list[asyncio.Future[Any]]) -> None:
     """Cancel ``tasks`` and wait until they have ended."""
     for task in tasks:

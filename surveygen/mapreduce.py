@@ -194,20 +194,31 @@ class _Run(Generic[R, F]):
         budget: int,
         stage: str,
         item: str,
+        task: str,
+        needs: Sequence[str],
     ) -> None:
         self.llm = llm
         self.p = protocol
         self.stage = stage
         self.item = item
+        self.task = task
+        self.needs = tuple(needs)
         self.stats = ProtocolStats()
         self.map_limit = budget - schema_tokens(protocol.map_schema)
         self.reduce_limit = budget - schema_tokens(protocol.reduce_schema)
 
-    async def _ask(self, prompt: Prompt, schema: type[M], label: str) -> M:
+    async def _ask(
+        self, prompt: Prompt, schema: type[M], label: str, task: str, needs: Sequence[str]
+    ) -> M:
         size = prompt_tokens(prompt)
         self.stats.largest_prompt_tokens = max(self.stats.largest_prompt_tokens, size)
         return await self.llm.structured(
-            prompt, schema, stage=self.stage, item=f"{self.item}#{label}"
+            prompt,
+            schema,
+            stage=self.stage,
+            item=f"{self.item}#{label}",
+            task=f"{self.task}/{task}",
+            needs=needs,
         )
 
     # ---------------------------------------------------------------- map
@@ -247,7 +258,15 @@ class _Run(Generic[R, F]):
         self.stats.chunks = len(chunks)
         self.stats.map_calls = len(chunks)
         jobs = [
-            (lambda c=c: self._ask(self.p.map_prompt(c), self.p.map_schema, f"map{c.index}"))
+            (
+                lambda c=c: self._ask(
+                    self.p.map_prompt(c),
+                    self.p.map_schema,
+                    f"map{c.index}",
+                    f"map/{c.index}",
+                    self.needs,
+                )
+            )
             for c in chunks
         ]
         outcomes = await _all_or_fatal(jobs)
@@ -284,11 +303,18 @@ class _Run(Generic[R, F]):
             return None
         self.stats.collapse_rounds += 1
         self.stats.collapse_calls += len(merging)
-        label = f"collapse{self.stats.collapse_rounds}"
+        rounds = self.stats.collapse_rounds
+        label = f"collapse{rounds}"
+        # How results are grouped depends on every result of the rounds before.
+        needs = [f"{self.task}/map", *(f"{self.task}/collapse/{r}" for r in range(1, rounds))]
         jobs = [
             (
                 lambda g=groups[i], n=n: self._ask(
-                    self.p.collapse_prompt(g), self.p.map_schema, f"{label}.{n}"
+                    self.p.collapse_prompt(g),
+                    self.p.map_schema,
+                    f"{label}.{n}",
+                    f"collapse/{rounds}/{n}",
+                    needs,
                 )
             )
             for n, i in enumerate(merging)
@@ -331,7 +357,13 @@ class _Run(Generic[R, F]):
 
     async def reduce(self, results: Sequence[R]) -> F:
         self.stats.reduce_calls += 1
-        return await self._ask(self.p.reduce_prompt(results), self.p.reduce_schema, "reduce")
+        return await self._ask(
+            self.p.reduce_prompt(results),
+            self.p.reduce_schema,
+            "reduce",
+            "reduce",
+            (f"{self.task}/map", f"{self.task}/collapse"),
+        )
 
 
 async def map_collapse_reduce(
@@ -343,17 +375,29 @@ async def map_collapse_reduce(
     output_tokens: int,
     stage: str,
     item: str = "",
+    task: str | None = None,
+    needs: Sequence[str] = (),
 ) -> tuple[F, ProtocolStats]:
     """Run the protocol over ``chunks``; see the module docstring.
 
     Raises ValueError when the budget is too small or there is no chunk, the last map error
     when every map call failed, and fatal errors (BudgetExceeded, LLMRejectedError) at once.
     Calls are logged with items ``{item}#map{i}``, ``{item}#collapse{round}.{n}`` and
-    ``{item}#reduce``.
+    ``{item}#reduce``, and traced as ``{task}/map/{i}``, ``{task}/collapse/{round}/{n}``
+    and ``{task}/reduce`` (``task`` defaults to ``{stage}/{item}``); the map calls need
+    ``needs``, each later call the calls before it.
     """
     if not chunks:
         raise ValueError("map_collapse_reduce needs at least one chunk")
-    run = _Run(llm, protocol, input_budget(context_tokens, output_tokens), stage, item)
+    run = _Run(
+        llm,
+        protocol,
+        input_budget(context_tokens, output_tokens),
+        stage,
+        item,
+        task or f"{stage}/{item}",
+        needs,
+    )
     results = await run.map(run.fit(chunks))
     results = await run.collapse(results)
     final = await run.reduce(results)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,22 @@ _ENDPOINT_HINT = (
     "it after changing --model (answers already received are reused from the cache either way)"
 )
 T = TypeVar("T")
+
+
+def _clock() -> tuple[float, float]:
+    """Wall and CPU time now (CPU: this process, all threads)."""
+    return time.monotonic(), time.process_time()
+
+
+def peak_memory_mb() -> float | None:
+    """The process's peak resident memory so far, in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports kilobytes, macOS bytes.
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 @dataclass(frozen=True)
@@ -102,7 +119,9 @@ class Pipeline:
         self.settings = settings
         self.request = request
         self.ui = ui
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # wall seconds per stage
+        self.cpu: dict[str, float] = {}  # CPU seconds of this process per stage
+        self.peak_mb: dict[str, float | None] = {}  # peak memory by the end of each stage
         self.warnings: list[str] = []
         self.gather_report: Any = None
         self.digest_failures: list[str] = []
@@ -119,8 +138,13 @@ class Pipeline:
         self.warnings.append(message)
         self.ui.warn(message)
 
-    def _timed(self, stage: str, started: float) -> None:
-        self.timings[stage] = round(self.timings.get(stage, 0.0) + time.monotonic() - started, 3)
+    def _timed(self, stage: str, started: tuple[float, float]) -> None:
+        """Add a stage's wall and CPU seconds since ``started`` (from ``_clock()``), and note
+        the process's peak memory so far."""
+        wall, cpu = _clock()
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + wall - started[0], 3)
+        self.cpu[stage] = round(self.cpu.get(stage, 0.0) + cpu - started[1], 3)
+        self.peak_mb[stage] = peak_memory_mb()
 
     # ---------------------------------------------------------------- gather
 
@@ -167,7 +191,7 @@ class Pipeline:
         # Keys of the same papers in this folder's last run stay (not across --force: that
         # replaces another topic's run).
         previous = [] if self.request.force else rd.read_jsonl("papers.jsonl")
-        started = time.monotonic()
+        started = _clock()
         papers, report = await gather(
             topic, options, llm=llm, ui=self.ui, warn=self._warn, previous=previous
         )
@@ -247,7 +271,14 @@ class Pipeline:
                 if user_outline is None:
                     skeleton = await self.skeleton(llm, rd, topic, papers)
                     first = await self.digest(
-                        llm, rd, topic, skeleton, papers, folder="digests", stage="digest"
+                        llm,
+                        rd,
+                        topic,
+                        skeleton,
+                        papers,
+                        folder="digests",
+                        stage="digest",
+                        needs=("skeleton",),
                     )
                     if not first:
                         raise RunError(
@@ -394,7 +425,7 @@ class Pipeline:
         outline = None
         if saved is not None:
             outline = self._restore("state/outline.json", lambda: _outline(saved["outline"]))
-        started = time.monotonic()
+        started = _clock()
         with self.ui.stage("skeleton", 1) as progress:
             if outline is None:
                 s = self.settings
@@ -423,9 +454,12 @@ class Pipeline:
         *,
         folder: str,
         stage: str,
+        needs: tuple[str, ...] = (),
     ) -> dict[str, Digest]:
         """Every paper digested against ``outline``; each digest saved in ``state/<folder>/``
-        as it finishes, with the outline and paper data it was made for."""
+        as it finishes, with the outline and paper data it was made for. The calls are traced
+        as ``<stage>/<key>``, needing ``needs`` (what made the outline) and, in the map
+        stage, the paper's first digest (see surveygen.llm.client.Trace)."""
         from surveygen.stages.digest import digest_paper
 
         version = fingerprint(outline.to_json())
@@ -454,6 +488,8 @@ class Pipeline:
                 context_tokens=self.settings.context_tokens,
                 output_tokens=self.settings.max_output_tokens,
                 suggest=suggest,
+                task=f"{stage}/{paper.key}",
+                needs=(*needs, f"digest/{paper.key}") if stage == "map" else needs,
             )
             record = {"outline": version, "paper": paper_fp, "leaves": leaves, "suggest": suggest}
             rd.write_json(path, {**record, "item": digest.to_json()})
@@ -462,7 +498,7 @@ class Pipeline:
         def job(paper: Paper) -> Callable[[], Awaitable[Digest]]:
             return lambda: make(paper)
 
-        started = time.monotonic()
+        started = _clock()
         with self.ui.stage(stage, len(papers)) as progress:
             digests, failures = await run_items(((p.key, job(p)) for p in papers), progress)
         for key, reason in sorted(failures.items()):
@@ -502,7 +538,7 @@ class Pipeline:
                 self.refine_report = saved.get("report")
                 return kept
         total = plan_total(refine_plan(len(digests), options))
-        started = time.monotonic()
+        started = _clock()
         with self.ui.stage("refine", total) as progress:
             result = await refine(
                 llm,
@@ -554,7 +590,12 @@ class Pipeline:
         redo_keys = {p.key for p in redo}
         kept = {key: d for key, d in digests.items() if key not in redo_keys}
         self.redigested = len(redo)
-        fresh = await self.digest(llm, rd, topic, outline, redo, folder="mapped", stage="map")
+        # The final outline comes from refinement (or the skeleton, when nothing was refined);
+        # a user's outline from no call at all.
+        made_by = () if user else ("skeleton", "refine")
+        fresh = await self.digest(
+            llm, rd, topic, outline, redo, folder="mapped", stage="map", needs=made_by
+        )
         mapped = {**kept, **fresh}
         if not mapped:
             raise RunError(
@@ -605,7 +646,7 @@ class Pipeline:
             max_tables=settings.max_tables,
             budget_tokens=settings.context_tokens - settings.max_output_tokens,
         )
-        started = time.monotonic()
+        started = _clock()
         composer = Composer(
             llm,
             final,
@@ -643,7 +684,7 @@ class Pipeline:
         from surveygen.stages.render import render_outline_md
         from surveygen.stages.render_all import render_outputs
 
-        started = time.monotonic()
+        started = _clock()
         with self.ui.stage("render", 1) as progress:
             rendered = render_outputs(outcome, library, digests, self.settings)
             for name, text in rendered.files.items():

@@ -91,7 +91,9 @@ def clean_queries(topic: str, proposed: Sequence[str]) -> list[str]:
 async def propose_queries(llm: object, topic: str) -> list[str]:
     """3–8 search queries for the topic, proposed by the LLM (see prompts/queries.j2)."""
     prompt = render_prompt("queries", topic=topic, low=MIN_QUERIES, high=MAX_QUERIES)
-    answer = await llm.structured(prompt, QueryAnswer, stage=STAGE, item="queries")  # type: ignore[attr-defined]
+    answer = await llm.structured(  # type: ignore[attr-defined]
+        prompt, QueryAnswer, stage=STAGE, item="queries", task="gather/queries"
+    )
     return clean_queries(topic, answer.queries)
 
 
@@ -142,7 +144,15 @@ async def screen(
         prompt = render_prompt("screen", topic=topic, papers=items)
         label = f"screen {start // SCREEN_BATCH + 1}"
         try:
-            answer = await llm.structured(prompt, ScreenAnswer, stage=STAGE, item=label)  # type: ignore[attr-defined]
+            # Search results come from the proposed queries, when the LLM proposed them.
+            answer = await llm.structured(  # type: ignore[attr-defined]
+                prompt,
+                ScreenAnswer,
+                stage=STAGE,
+                item=label,
+                task=f"gather/screen/{start // SCREEN_BATCH + 1}",
+                needs=("gather/queries",),
+            )
         except (BudgetExceeded, LLMRejectedError):
             raise
         except LLMError as exc:

@@ -24,7 +24,7 @@ import contextlib
 import copy
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
@@ -101,6 +101,21 @@ class _Retryable(Exception):
 
 
 @dataclass(frozen=True)
+class Trace:
+    """Where a logical call sits in the run's data flow, for the call log: ``call`` numbers
+    it, ``task`` names what its answer is part of (``digest/<key>``, ``refine/2/apply/3``),
+    ``needs`` names the tasks whose results its prompt is made from (a name covers the tasks
+    under it: ``digest`` covers ``digest/<key>`` and ``digest/<key>/map/1``), and ``after``
+    is the call a repair request answers. The benchmark builds the dependency graph of a
+    run from these (benchmarks/calltrace.py)."""
+
+    call: int
+    task: str
+    needs: tuple[str, ...] = ()
+    after: int | None = None
+
+
+@dataclass(frozen=True)
 class _Answer:
     content: str
     tokens_in: int
@@ -154,46 +169,80 @@ class LLMClient:
         # sent any more, while those already on the wire finish and are cached.
         self._halted: BaseException | None = None
         self._halt_event = asyncio.Event()
+        self._calls = 0  # logical calls numbered so far (cache hits included)
+
+    def _trace(
+        self,
+        stage: str,
+        item: str,
+        task: str | None,
+        needs: Sequence[str],
+        after: int | None = None,
+    ) -> Trace:
+        self._calls += 1
+        return Trace(self._calls, task or f"{stage}/{item}", tuple(needs), after)
 
     async def aclose(self) -> None:
         await self._client.close()
 
     # ------------------------------------------------------------------ public API
 
-    async def text(self, prompt: Prompt, *, stage: str, item: str = "") -> str:
-        """A free-text answer (thinking blocks and a wrapping fence removed)."""
+    async def text(
+        self,
+        prompt: Prompt,
+        *,
+        stage: str,
+        item: str = "",
+        task: str | None = None,
+        needs: Sequence[str] = (),
+    ) -> str:
+        """A free-text answer (thinking blocks and a wrapping fence removed). ``task`` and
+        ``needs`` place the call in the run's data flow (see :class:`Trace`); ``task``
+        defaults to ``<stage>/<item>``."""
         model = self.options.model_for(stage)
         messages = list(prompt.messages)
         key = cache_key(model=model, messages=messages, params=self._params(), schema=None)
         hit = self._cached(key)
+        trace = self._trace(stage, item, task, needs)
         if hit is not None and clean_text(hit.content):
-            self._record(stage, prompt, model, hit, cache_hit=True, item=item)
+            self._record(stage, prompt, model, hit, cache_hit=True, item=item, trace=trace)
             return clean_text(hit.content)
         answer = await self._call(
-            messages, None, stage=stage, prompt=prompt, model=model, item=item
+            messages, None, stage=stage, prompt=prompt, model=model, item=item, trace=trace
         )
         text = clean_text(answer.content)
         self._store(key, model, answer)
         return text
 
-    async def structured(self, prompt: Prompt, schema: type[T], *, stage: str, item: str = "") -> T:
-        """An answer validated against ``schema``; raises LLMParseError if even the repair fails."""
+    async def structured(
+        self,
+        prompt: Prompt,
+        schema: type[T],
+        *,
+        stage: str,
+        item: str = "",
+        task: str | None = None,
+        needs: Sequence[str] = (),
+    ) -> T:
+        """An answer validated against ``schema``; raises LLMParseError if even the repair
+        fails. ``task`` and ``needs`` as for :meth:`text`."""
         model = self.options.model_for(stage)
         messages = list(prompt.messages)
         json_schema = strict_json_schema(schema)
         key = cache_key(model=model, messages=messages, params=self._params(), schema=json_schema)
         hit = self._cached(key)
+        trace = self._trace(stage, item, task, needs)
         if hit is not None:
             try:
                 result = parse_model(hit.content, schema)
             except ParseError:
                 pass  # an entry written by an older parser; ask again
             else:
-                self._record(stage, prompt, model, hit, cache_hit=True, item=item)
+                self._record(stage, prompt, model, hit, cache_hit=True, item=item, trace=trace)
                 return result  # type: ignore[return-value]
 
         answer = await self._call(
-            messages, schema, stage=stage, prompt=prompt, model=model, item=item
+            messages, schema, stage=stage, prompt=prompt, model=model, item=item, trace=trace
         )
         try:
             result = parse_model(answer.content, schema)
@@ -204,7 +253,14 @@ class LLMClient:
                 {"role": "user", "content": self._repair_message(first_error, answer)},
             ]
             answer = await self._call(
-                repair, schema, stage=stage, prompt=prompt, model=model, item=item, repair=True
+                repair,
+                schema,
+                stage=stage,
+                prompt=prompt,
+                model=model,
+                item=item,
+                repair=True,
+                trace=self._trace(stage, item, f"{trace.task}/repair", (), after=trace.call),
             )
             try:
                 result = parse_model(answer.content, schema)
@@ -264,7 +320,11 @@ class LLMClient:
         error: str | None = None,
         mode: str | None = None,
         repair: bool = False,
+        trace: Trace | None = None,
+        wire: tuple[float, float] | None = None,
     ) -> None:
+        """Log one attempt (or cache hit). ``wire`` is when the request went on the wire
+        (epoch seconds) and how long it was there."""
         tokens_in = answer.tokens_in if answer else 0
         tokens_out = answer.tokens_out if answer else 0
         if cache_hit or answer is not None:
@@ -289,6 +349,12 @@ class LLMClient:
                 "repair": repair,
                 "attempts": attempts,
                 "error": self.redact(error) if error else None,
+                "call": trace.call if trace else None,
+                "task": trace.task if trace else None,
+                "needs": list(trace.needs) if trace else [],
+                "after": trace.after if trace else None,
+                "sent": round(wire[0], 4) if wire else round(time.time(), 4),
+                "wire_s": round(wire[1], 4) if wire else 0.0,
             }
         )
 
@@ -301,10 +367,15 @@ class LLMClient:
         prompt: Prompt,
         model: str,
         item: str,
+        trace: Trace,
         repair: bool = False,
     ) -> _Answer:
         """Send one logical request, retrying transient failures; return a non-empty answer."""
         opts = self.options
+        wire: list[float] = []  # when each attempt went on the wire (epoch, monotonic)
+
+        def on_wire() -> tuple[float, float] | None:
+            return (wire[0], time.monotonic() - wire[1]) if wire else None
 
         def failed(attempt: int, error: str, mode: str) -> None:
             """Log an attempt that got no answer."""
@@ -319,6 +390,8 @@ class LLMClient:
                 error=error,
                 mode=mode,
                 repair=repair,
+                trace=trace,
+                wire=on_wire(),
             )
 
         last_reason = "no attempt made"
@@ -328,8 +401,9 @@ class LLMClient:
             mode = self._mode if schema is not None else "text"
             sent = self._with_instructions(messages, schema, mode)
             sent_at = time.monotonic()
+            wire.clear()
             try:
-                answer, reservation = await self._send(sent, schema, mode, model)
+                answer, reservation = await self._send(sent, schema, mode, model, wire)
             except _Retryable as exc:
                 last_reason = exc.reason
                 failed(attempt, exc.reason, mode)
@@ -371,6 +445,8 @@ class LLMClient:
                     error="empty answer" if empty else note,
                     mode=mode,
                     repair=repair,
+                    trace=trace,
+                    wire=on_wire(),
                 )
             finally:
                 # Released only once the real cost is on the ledger, so no other call can
@@ -425,9 +501,15 @@ class LLMClient:
         return args
 
     async def _send(
-        self, messages: list[dict[str, str]], schema: type[BaseModel] | None, mode: str, model: str
+        self,
+        messages: list[dict[str, str]],
+        schema: type[BaseModel] | None,
+        mode: str,
+        model: str,
+        wire: list[float],
     ) -> tuple[_Answer, float]:
         """One HTTP request; returns the answer and the budget reservation still held for it.
+        ``wire`` receives when the request got its slot (epoch and monotonic seconds).
 
         The worst-case cost is reserved only once a concurrency slot is free, so calls waiting
         in the queue hold no part of the budget.
@@ -442,6 +524,7 @@ class LLMClient:
             except BudgetExceeded as exc:
                 self._halt(exc)
                 raise
+            wire[:] = [time.time(), time.monotonic()]
             try:
                 return await self._request(args, messages, mode), reservation
             except BaseException as exc:

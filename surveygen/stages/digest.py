@@ -283,16 +283,22 @@ async def digest_paper(
     context_tokens: int,
     output_tokens: int,
     suggest: bool = True,
+    task: str | None = None,
+    needs: Sequence[str] = (),
 ) -> Digest:
     """The paper's digest against ``outline``: one call when the paper fits the context,
-    else map/collapse/reduce over chunks of its numbered sentences."""
+    else map/collapse/reduce over chunks of its numbered sentences. ``task`` and ``needs``
+    trace the calls (see surveygen.llm.client.Trace); ``needs`` names what made ``outline``."""
+    task = task or f"{STAGE}/{paper.key}"
     sentences = paper_sentences(paper)
     targets = {t["id"] for t in digest_targets(outline)}
     outline_ids = [node.id for node, _ in outline.walk()]
     budget = input_budget(context_tokens, output_tokens) - schema_tokens(DigestDraft)
     prompt = digest_prompt(topic, outline, paper, number_sentences(sentences), suggest=suggest)
     if prompt_tokens(prompt) <= budget:
-        draft = await llm.structured(prompt, DigestDraft, stage=STAGE, item=paper.key)
+        draft = await llm.structured(
+            prompt, DigestDraft, stage=STAGE, item=paper.key, task=task, needs=needs
+        )
         chunks = 1
     else:
         protocol = long_paper_protocol(topic, outline, paper, suggest=suggest)
@@ -307,6 +313,8 @@ async def digest_paper(
                 output_tokens=output_tokens,
                 stage=STAGE,
                 item=paper.key,
+                task=task,
+                needs=needs,
             )
         except ValueError as exc:  # the outline and instructions leave no room for text
             raise ConfigError(

@@ -370,7 +370,16 @@ async def build_skeleton(
             max_sections=max_sections,
             max_depth=MAX_DEPTH,
         )
-        return final(await llm.structured(prompt, OutlineAnswer, stage=STAGE, item="outline"))
+        return final(
+            await llm.structured(
+                prompt,
+                OutlineAnswer,
+                stage=STAGE,
+                item="outline",
+                task="skeleton/outline",
+                needs=("gather",),
+            )
+        )
 
     terms = cluster_terms(papers, clusters)
     count = len(clusters)
@@ -389,7 +398,12 @@ async def build_skeleton(
         )
         try:
             answer = await llm.structured(
-                prompt, OutlineAnswer, stage=STAGE, item=f"group {index + 1}/{count}"
+                prompt,
+                OutlineAnswer,
+                stage=STAGE,
+                item=f"group {index + 1}/{count}",
+                task=f"skeleton/group/{index + 1}",
+                needs=("gather",),
             )
             outline = outline_from_answer(
                 answer, allocator=IdAllocator(), max_leaves=limit, fallback_title=topic
@@ -419,7 +433,16 @@ async def build_skeleton(
         max_depth=MAX_DEPTH,
     )
     try:
-        return final(await llm.structured(prompt, OutlineAnswer, stage=STAGE, item="merge"))
+        return final(
+            await llm.structured(
+                prompt,
+                OutlineAnswer,
+                stage=STAGE,
+                item="merge",
+                task="skeleton/merge",
+                needs=("skeleton/group",),
+            )
+        )
     except LLMRejectedError:
         raise
     except LLMError as exc:

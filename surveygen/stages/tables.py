@@ -342,10 +342,13 @@ async def make_table(
     language: str,
     supported: Callable[[str, str], bool],
     max_papers: int = 12,
+    task: str | None = None,
+    needs: Sequence[str] = (),
 ) -> TableResult:
     """One comparison table for ``node`` from ``evidence`` (strongest first), or the reason
     there is none. A failed call for this table (unparseable answer, retries exhausted) is a
-    reason too; only fatal errors (budget, refused key) propagate."""
+    reason too; only fatal errors (budget, refused key) propagate. ``task`` and ``needs``
+    trace the call (surveygen.llm.client.Trace)."""
     papers = merge_by_paper(node.id, evidence)[: max(max_papers, 0)]
     if len(papers) < MIN_ROWS:
         reason = f"{len(papers)} paper(s) with evidence, at least {MIN_ROWS} needed"
@@ -354,7 +357,11 @@ async def make_table(
         "write_table",
         **table_context(survey_title=survey_title, node=node, evidence=papers, language=language),
     )
-    draft = await settle(lambda: llm.structured(prompt, TableDraft, stage=STAGE, item=node.id))
+    draft = await settle(
+        lambda: llm.structured(
+            prompt, TableDraft, stage=STAGE, item=node.id, task=task, needs=needs
+        )
+    )
     if isinstance(draft, LLMError):
         reason = f"the table call failed: {_brief(draft.message)}"
         return TableResult(node.id, None, reason, 0, 0, failed=True)

@@ -95,6 +95,7 @@ class ClaimVerifier:
     language: str = "English"
     budget_tokens: int = 8000
     _verdicts: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
+    _checks: int = field(default=0, repr=False)  # LLM check calls numbered so far
 
     def _evidence(self, key: str, sentence: str) -> list[str]:
         """The key's passages, the ones closest to the sentence first."""
@@ -105,7 +106,17 @@ class ClaimVerifier:
             items.insert(0, best)
         return [p.text for p in items[:MAX_PASSAGES]]
 
-    async def supported(self, sentence: str, key: str, counts: CheckCounts, item: str) -> bool:
+    async def supported(
+        self,
+        sentence: str,
+        key: str,
+        counts: CheckCounts,
+        item: str,
+        task: str | None = None,
+        needs: Sequence[str] = (),
+    ) -> bool:
+        """Whether ``key``'s evidence supports ``sentence``; an LLM check call (in ``llm``
+        mode) is traced as ``<task>/check/<n>``, needing ``needs``."""
         memo = (sentence, key)
         if memo in self._verdicts:
             return self._verdicts[memo]
@@ -123,8 +134,14 @@ class ClaimVerifier:
             )
             counts.llm_checks += 1
             try:
+                self._checks += 1
                 answer = await self.llm.structured(
-                    prompt, VerdictAnswer, stage=STAGE, item=f"{item}:{key}"
+                    prompt,
+                    VerdictAnswer,
+                    stage=STAGE,
+                    item=f"{item}:{key}",
+                    task=f"{task or f'{STAGE}/{item}'}/check/{self._checks}",
+                    needs=needs,
                 )
                 verdict = answer.verdict == "supported"
             except FATAL:
@@ -135,38 +152,47 @@ class ClaimVerifier:
         return verdict
 
     async def _unsupported(
-        self, text: str, counts: CheckCounts, item: str
+        self, text: str, counts: CheckCounts, item: str, task: str, needs: Sequence[str]
     ) -> list[tuple[int, tuple[str, ...]]]:
         """(claim index, unsupported keys) for every claim of ``text`` with any."""
         found = []
         for index, claim in enumerate(claims(text)):
             bad = tuple(
-                [k for k in claim.keys if not await self.supported(claim.plain, k, counts, item)]
+                [
+                    k
+                    for k in claim.keys
+                    if not await self.supported(claim.plain, k, counts, item, task, needs)
+                ]
             )
             if bad:
                 found.append((index, bad))
         return found
 
     async def verify(
-        self, text: str, *, item: str, rewrite: bool = True
+        self, text: str, *, item: str, task: str | None = None, rewrite: bool = True
     ) -> tuple[str, CheckCounts]:
-        """``text`` with unsupported citations rewritten once, then dropped."""
+        """``text`` with unsupported citations rewritten once, then dropped. ``text`` is the
+        answer of the call traced as ``<task>/draft``; the checks and the rewrite are traced
+        under ``task`` (default ``write/<item>``)."""
+        task = task or f"{STAGE}/{item}"
+        draft = f"{task}/draft"
         counts = CheckCounts()
         spans = claims(text)
         counts.checked = sum(len(c.keys) for c in spans)
-        bad = await self._unsupported(text, counts, item)
+        bad = await self._unsupported(text, counts, item, task, (draft,))
         counts.unsupported = sum(len(keys) for _, keys in bad)
         if bad and rewrite:
-            text = await self._rewrite(text, [i for i, _ in bad], counts, item)
+            text = await self._rewrite(text, [i for i, _ in bad], counts, item, task)
         # Whatever is still unsupported loses its citation (last first, so spans stay valid).
         current = claims(text)
-        for index, keys in reversed(await self._unsupported(text, counts, item)):
+        again = await self._unsupported(text, counts, item, task, (draft, f"{task}/fix"))
+        for index, keys in reversed(again):
             text = drop_keys(text, current[index].sentence, keys)
             counts.dropped += len(keys)
         return tidy_text(text), counts
 
     async def _rewrite(
-        self, text: str, indexes: Sequence[int], counts: CheckCounts, item: str
+        self, text: str, indexes: Sequence[int], counts: CheckCounts, item: str, task: str
     ) -> str:
         spans = claims(text)
         items = [
@@ -185,7 +211,14 @@ class ClaimVerifier:
             **fix_context(items, language=self.language, budget_tokens=self.budget_tokens),
         )
         try:
-            answer = await self.llm.structured(prompt, FixAnswer, stage=STAGE, item=f"{item}:fix")
+            answer = await self.llm.structured(
+                prompt,
+                FixAnswer,
+                stage=STAGE,
+                item=f"{item}:fix",
+                task=f"{task}/fix",
+                needs=(f"{task}/draft", f"{task}/check"),
+            )
         except FATAL:
             raise
         except LLMError:
@@ -207,10 +240,17 @@ class ClaimVerifier:
         return text
 
     async def add_sentences(
-        self, text: str, additions: Sequence[tuple[str, int, str]], *, item: str
+        self,
+        text: str,
+        additions: Sequence[tuple[str, int, str]],
+        *,
+        item: str,
+        task: str | None = None,
     ) -> tuple[str, CheckCounts]:
         """Insert ``(key, paragraph number, sentence)`` additions that the key's evidence
-        supports; returns the text and the counts."""
+        supports; returns the text and the counts. The additions are the answer of the call
+        traced as ``<task>/draft``."""
+        task = task or f"{STAGE}/{item}"
         counts = CheckCounts()
         paragraphs = split_paragraphs(text)
         placed: set[str] = set()
@@ -220,7 +260,9 @@ class ClaimVerifier:
                 continue
             if key not in find_citations(sentence):
                 sentence = _cite_at_end(sentence, key)
-            if not await self.supported(plain_text(sentence), key, counts, item):
+            if not await self.supported(
+                plain_text(sentence), key, counts, item, task, (f"{task}/draft",)
+            ):
                 counts.not_added += 1
                 continue
             target = min(max(number, 1), len(paragraphs)) - 1 if paragraphs else None
