@@ -8,6 +8,7 @@ duplicate candidates, and the top-K update (:func:`_select`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -15,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from surveygen.aio import gather_or_cancel, settle
+from surveygen.aio import TaskScope, gather_or_cancel, settle
 from surveygen.errors import LLMError
 from surveygen.llm.prompts import render_prompt
 from surveygen.models import Digest, Outline, OutlineNode, Paper
@@ -109,36 +110,56 @@ class Refiner:
         self.calls = 0
         self.use_judge = True
         self.scored: dict[str, str] = {}  # signature -> label of the entry that has it
+        # The traced task of the merge call that made each proposal (see _merge).
+        self.origin: dict[str, str] = {}
 
     # ---- calls
 
+    async def _one(self, what: str, job: Callable[[], Awaitable[Any]]) -> Any:
+        """One job's result; None, with a warning, when its call fails for good (a fatal
+        error propagates)."""
+        self.calls += 1
+        try:
+            outcome = await settle(job)
+        finally:
+            if self.progress is not None:
+                self.progress()
+        if isinstance(outcome, LLMError):
+            self.warn(f"refine: {what} skipped: {outcome.message}")
+            return None
+        return outcome
+
     async def _attempt(self, jobs: Sequence[tuple[str, Callable[[], Awaitable[Any]]]]) -> list[Any]:
-        """Run the jobs concurrently; a job whose call fails for good yields None and a
-        warning, a fatal error cancels the others and propagates. Results keep job order."""
-
-        async def one(what: str, job: Callable[[], Awaitable[Any]]) -> Any:
-            self.calls += 1
-            try:
-                outcome = await settle(job)
-            finally:
-                if self.progress is not None:
-                    self.progress()
-            if isinstance(outcome, LLMError):
-                self.warn(f"refine: {what} skipped: {outcome.message}")
-                return None
-            return outcome
-
-        return await gather_or_cancel(one(what, job) for what, job in jobs)
+        """Run the jobs concurrently (see :meth:`_one`); results keep job order."""
+        return await gather_or_cancel(self._one(what, job) for what, job in jobs)
 
     def _job(
-        self, name: str, context: dict[str, Any], schema: type[BaseModel], item: str
+        self,
+        name: str,
+        context: dict[str, Any],
+        schema: type[BaseModel],
+        item: str,
+        task: str,
+        needs: Sequence[str],
     ) -> Callable[[], Awaitable[Any]]:
         prompt = render_prompt(name, **context)
-        return lambda: self.llm.structured(prompt, schema, stage=STAGE, item=item)
+        return lambda: self.llm.structured(
+            prompt, schema, stage=STAGE, item=item, task=task, needs=needs
+        )
 
-    def _judge_job(self, outline: Outline, item: str) -> Callable[[], Awaitable[Any]]:
+    def _judge_job(
+        self, outline: Outline, item: str, task: str, needs: Sequence[str]
+    ) -> Callable[[], Awaitable[Any]]:
         context = judge_context(self.topic, outline, self.papers, self.paper_keys)
-        return self._job("refine_judge", context, JudgeAnswer, item)
+        return self._job("refine_judge", context, JudgeAnswer, item, task, needs)
+
+    @staticmethod
+    def _selection(layer: int) -> tuple[str, ...]:
+        """The traced tasks the top K after ``layer`` is chosen from: its candidates and their
+        judges (layer 0: the starting outline's judge)."""
+        if layer == 0:
+            return ("refine/0",)
+        return (f"refine/{layer}/apply", f"refine/{layer}/judge")
 
     def _terms(self, outline: Outline, answer: JudgeAnswer | None) -> ScoreTerms:
         entropy, coverage, redundancy = data_terms(outline, self.digests, self.paper_keys)
@@ -183,17 +204,29 @@ class Refiner:
         for n, inputs in enumerate(merging, 1):
             item = f"layer {layer} merge {n}"
             context = merge_context(self.topic, best, layer, inputs)
-            jobs.append((item, self._job("refine_merge", context, MergedSuggestion, item)))
+            # Layer 1 reads digests (ordered by all of them) against the skeleton; later
+            # layers read the merged suggestions of their group against the best outline.
+            needs = (
+                ("skeleton", "digest")
+                if layer == 1
+                else (*(self.origin[i["proposal"].id] for i in inputs), *self._selection(layer - 1))
+            )
+            job = self._job(
+                "refine_merge", context, MergedSuggestion, item, f"refine/{layer}/merge/{n}", needs
+            )
+            jobs.append((item, job))
         results = await self._attempt(jobs)
         answers = iter(results[len(extra) :])
         made: list[Proposal] = []
         listing: list[Proposal] = []
+        merged = 0
         for inputs in groups:
             if layer > 1 and len(inputs) == 1:
                 carried = inputs[0]["proposal"]
                 listing.append(replace(carried, carried=True))
                 continue
             answer = next(answers)
+            merged += 1
             if answer is None:
                 continue
             edits = clean_edits(answer.edits)
@@ -207,6 +240,7 @@ class Refiner:
                 edits=edits,
                 papers=tuple(key for i in inputs for key in i["papers"]),
             )
+            self.origin[proposal.id] = f"refine/{layer}/merge/{merged}"
             made.append(proposal)
             listing.append(proposal)
         return listing, made, results[: len(extra)]
@@ -226,7 +260,8 @@ class Refiner:
 
         order = neighbour_order(self.digests, self.papers)
         judge_item = "initial outline"
-        extra = [(f"judge of the {judge_item}", self._judge_job(self.start, judge_item))]
+        judge = self._judge_job(self.start, judge_item, "refine/0/judge", ("skeleton",))
+        extra = [(f"judge of the {judge_item}", judge)]
         pool: list[_Entry] = []
         previous: list[Proposal] = []
         reports: list[dict[str, Any]] = []
@@ -280,80 +315,84 @@ class Refiner:
         best_before = pool[0].terms.score
         pairs = [(rank, p) for rank in range(len(pool)) for p in made]
         pairs = pairs[: self.options.max_candidates]
-        jobs = []
-        for n, (rank, proposal) in enumerate(pairs, 1):
-            item = f"layer {layer} candidate {n}"
-            jobs.append(
-                (
-                    f"{item} ({proposal.id} on rank {rank + 1})",
-                    self._job(
-                        "refine_apply",
-                        apply_context(
-                            self.topic, pool[rank].outline, proposal, self.options.max_sections
-                        ),
-                        OutlineAnswer,
-                        item,
-                    ),
-                )
-            )
-        answers = await self._attempt(jobs)
-
+        # Which proposal goes on which outline depends on every merge of the layer (only
+        # those with edits count) and on the top K the last layer chose.
+        apply_needs = (f"refine/{layer}/merge", *self._selection(layer - 1))
         records: list[dict[str, Any]] = []
-        to_judge: list[tuple[int, Outline]] = []
+        judging: list[tuple[int, Outline, asyncio.Future[Any] | None]] = []
         seen_here: dict[str, str] = {}
-        for n, ((rank, proposal), answer) in enumerate(zip(pairs, answers, strict=True), 1):
-            base = pool[rank]
-            label = f"layer-{layer}/candidate-{n:02d}"
-            record: dict[str, Any] = {
-                "label": label,
-                "layer": layer,
-                "proposal": proposal.to_json(),
-                "source": base.label,
-                "source_rank": rank + 1,
-                "history": [*base.history, proposal.id],
-                "outline": None,
-                "terms": None,
-                "score": None,
-                "rationale": "",
-                "accepted": False,
-                "duplicate_of": None,
-                "error": None,
-            }
-            records.append(record)
-            if answer is None:
-                record["error"] = "the apply call failed"
-                continue
-            try:
-                outline = outline_from_answer(
-                    answer,
-                    allocator=self.allocator,
-                    known_ids=[node.id for node, _ in base.outline.walk()],
-                    max_leaves=self.options.max_sections,
-                    fallback_title=base.outline.title,
+        async with TaskScope() as scope:
+            applying = []
+            for n, (rank, proposal) in enumerate(pairs, 1):
+                item = f"layer {layer} candidate {n}"
+                job = self._job(
+                    "refine_apply",
+                    apply_context(
+                        self.topic, pool[rank].outline, proposal, self.options.max_sections
+                    ),
+                    OutlineAnswer,
+                    item,
+                    f"refine/{layer}/apply/{n}",
+                    apply_needs,
                 )
-            except LLMError as exc:
-                self.warn(f"refine: {label} skipped: {exc.message}")
-                record["error"] = exc.message
-                continue
-            record["outline"] = outline.to_json()
-            signature = _signature(outline)
-            twin = self.scored.get(signature) or seen_here.get(signature)
-            if twin is not None:
-                record["duplicate_of"] = twin
-                continue
-            seen_here[signature] = label
-            to_judge.append((n - 1, outline))
+                applying.append(
+                    scope.start(self._one(f"{item} ({proposal.id} on rank {rank + 1})", job))
+                )
+            # Candidates are taken in order as their outlines arrive, and each is judged at
+            # once: whether it duplicates an outline scored before needs only the candidates
+            # before it, not the whole layer.
+            for n, ((rank, proposal), pending) in enumerate(zip(pairs, applying, strict=True), 1):
+                answer = await pending
+                base = pool[rank]
+                label = f"layer-{layer}/candidate-{n:02d}"
+                record: dict[str, Any] = {
+                    "label": label,
+                    "layer": layer,
+                    "proposal": proposal.to_json(),
+                    "source": base.label,
+                    "source_rank": rank + 1,
+                    "history": [*base.history, proposal.id],
+                    "outline": None,
+                    "terms": None,
+                    "score": None,
+                    "rationale": "",
+                    "accepted": False,
+                    "duplicate_of": None,
+                    "error": None,
+                }
+                records.append(record)
+                if answer is None:
+                    record["error"] = "the apply call failed"
+                    continue
+                try:
+                    outline = outline_from_answer(
+                        answer,
+                        allocator=self.allocator,
+                        known_ids=[node.id for node, _ in base.outline.walk()],
+                        max_leaves=self.options.max_sections,
+                        fallback_title=base.outline.title,
+                    )
+                except LLMError as exc:
+                    self.warn(f"refine: {label} skipped: {exc.message}")
+                    record["error"] = exc.message
+                    continue
+                record["outline"] = outline.to_json()
+                signature = _signature(outline)
+                twin = self.scored.get(signature) or seen_here.get(signature)
+                if twin is not None:
+                    record["duplicate_of"] = twin
+                    continue
+                seen_here[signature] = label
+                verdict = None
+                if self.use_judge:
+                    needs = [f"refine/{layer}/apply/{m}" for m in range(1, n + 1)]
+                    job = self._judge_job(outline, label, f"refine/{layer}/judge/{n}", needs)
+                    verdict = scope.start(self._one(f"judge of {label}", job))
+                judging.append((n - 1, outline, verdict))
+            judged = [await verdict if verdict else None for _, _, verdict in judging]
 
-        judged: list[Any] = [None] * len(to_judge)
-        if self.use_judge:
-            judged = await self._attempt(
-                [
-                    (f"judge of {records[i]['label']}", self._judge_job(o, records[i]["label"]))
-                    for i, o in to_judge
-                ]
-            )
         candidates: list[_Entry] = []
-        for (i, outline), answer in zip(to_judge, judged, strict=True):
+        for (i, outline, _), answer in zip(judging, judged, strict=True):
             record = records[i]
             if self.use_judge and answer is None:
                 record["error"] = "the judge call failed"
