@@ -26,6 +26,28 @@ class UI:
         self.quiet = quiet
         self._live = sys.stderr.isatty() and not quiet
         self._console: Any = None
+        self._progress: Any = None  # the live display while any stage is open
+        self._open = 0  # stages open
+
+    def _shared_progress(self) -> Any:
+        if self._progress is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            columns = [
+                TextColumn("[bold]{task.description:<16}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            ]
+            self._progress = Progress(*columns, console=self._rich_console(), transient=False)
+            self._progress.start()
+        return self._progress
 
     def _rich_console(self) -> Any:
         if self._console is None:
@@ -46,25 +68,20 @@ class UI:
         """Report a stage's progress; ``total`` is the number of items when known."""
         started = time.monotonic()
         if self._live:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            columns = [
-                TextColumn("[bold]{task.description:<16}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-            ]
-            with Progress(*columns, console=self._rich_console(), transient=False) as progress:
-                task = progress.add_task(name, total=total or 1)
+            # Stages may run at the same time (tables while sections are written): they
+            # share one live display, each with its own bar.
+            progress = self._shared_progress()
+            task = progress.add_task(name, total=total or 1)
+            self._open += 1
+            try:
                 yield StageProgress(lambda n: progress.advance(task, n))
                 if not total:
                     progress.advance(task, 1)
+            finally:
+                self._open -= 1
+                if self._open == 0:
+                    progress.stop()
+                    self._progress = None
             return
         self.info(f"[{name}] started" + (f" ({total} items)" if total else ""))
         done = [0]

@@ -1,22 +1,30 @@
 """Write the whole survey: leaf sections, coverage, tables, parent syntheses, introduction,
 conclusion, abstract; then remove repeated sentences and build the ``SurveyDoc``.
 
-Order matters: leaves are written from their evidence and checked; papers with evidence
-that no leaf cites are added to the leaf that holds their strongest evidence; parents are
-written from their children (deepest first), the introduction from the outline and the
-central papers, the conclusion from the top-level sections, the abstract from both. Every
-cited sentence of every part goes through the same check (stages/verify.py). Each part is
-saved under ``state/`` keyed on what its prompt is made from, so ``--resume`` redoes only
-what changed.
+Order follows what each part is made from. Leaves are written from their evidence and
+checked; papers with evidence that no leaf cites are then added to the leaf that holds their
+strongest evidence (that needs every leaf); each parent is written from its children as soon
+as they are final; the conclusion from the top-level sections; the abstract from the
+introduction and the conclusion. The introduction (outline and central papers), the tables
+(evidence) and translated headings (outline) need none of the sections, so they are made
+while the leaves are written; if a leaf fails and is left out, the introduction and tables
+are made again for the outline without it. Every cited sentence of every part goes through
+the same check (stages/verify.py). Each part is saved under ``state/`` keyed on what its
+prompt is made from, so ``--resume`` redoes only what changed.
+
+Calls are traced (surveygen.llm.client.Trace) as ``section/<id>``, ``cover/<id>``,
+``table/<id>``, ``intro``, ``conclusion``, ``abstract`` and ``headings``, each part's
+first call as ``<part>/draft``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from surveygen.aio import FATAL, run_items
+from surveygen.aio import FATAL, TaskScope, run_items
 from surveygen.citations import find_citations, guard_citations
 from surveygen.dedupe import find_all, remove_found
 from surveygen.document import (
@@ -66,6 +74,8 @@ _FIXED_HEADINGS = {
     "table": "Table",
 }
 STAGE = "write"
+# What the evidence and the final outline are made from: every part's prompt reads them.
+EVIDENCE = ("skeleton", "digest", "refine", "map")
 INTRO_PAPERS = 20
 ENGLISH = {"english", "en", "en-us", "en-gb", "british english", "american english"}
 
@@ -237,19 +247,25 @@ class Composer:
 
     # ------------------------------------------------------------------ helpers
 
-    async def _text(self, prompt: Prompt, item: str) -> str:
-        return clean_section_text(await self.llm.text(prompt, stage=STAGE, item=item))
+    async def _text(self, prompt: Prompt, item: str, task: str, needs: Sequence[str]) -> str:
+        answer = await self.llm.text(
+            prompt, stage=STAGE, item=item, task=f"{task}/draft", needs=needs
+        )
+        return clean_section_text(answer)
 
-    async def _checked(self, node_id: str, raw: str, known: Sequence[str] | None = None) -> Section:
+    async def _checked(
+        self, node_id: str, raw: str, known: Sequence[str] | None = None, *, task: str
+    ) -> Section:
         """Remove keys outside the library (counted as unknown) and, when ``known`` is given,
-        library keys this part may not cite (counted apart); then check its citations."""
+        library keys this part may not cite (counted apart); then check its citations (the
+        checks traced under ``task``)."""
         guarded = guard_citations(raw, self.library.keys())
         text, allowed = guarded.text, 0
         if known is not None:
             before = len(find_citations(text))
             text = guard_citations(text, known).text
             allowed = before - len(find_citations(text))
-        text, counts = await self.verifier.verify(text, item=node_id)
+        text, counts = await self.verifier.verify(text, item=node_id, task=task)
         counts.not_allowed = allowed
         return Section(node_id, text, guarded.removed, counts.to_json())
 
@@ -281,7 +297,9 @@ class Composer:
         )
 
         async def make() -> Section:
-            section = await self._checked(node.id, await self._text(prompt, node.id))
+            task = f"section/{node.id}"
+            raw = await self._text(prompt, node.id, task, EVIDENCE)
+            section = await self._checked(node.id, raw, task=task)
             if not section.text.strip():
                 raise LLMError("nothing written for it was supported by its evidence")
             return section
@@ -301,7 +319,9 @@ class Composer:
         self.failures.update(failures)
         return sections
 
-    def _cover_job(self, section: Section, keys: Sequence[str]) -> Callable[[], Awaitable[Section]]:
+    def _cover_job(
+        self, section: Section, keys: Sequence[str], leaves: Sequence[str]
+    ) -> Callable[[], Awaitable[Section]]:
         by_key = {e.paper.key: e for e in self.evidence[section.node_id]}
         prompt = render_prompt(
             "write_cover",
@@ -315,14 +335,22 @@ class Composer:
         )
 
         async def make() -> Section:
+            task = f"cover/{section.node_id}"
+            # Which papers no section cites depends on every leaf.
+            needs = [f"section/{leaf}" for leaf in leaves]
             answer = await self.llm.structured(
-                prompt, CoverAnswer, stage=STAGE, item=f"{section.node_id}:cover"
+                prompt,
+                CoverAnswer,
+                stage=STAGE,
+                item=f"{section.node_id}:cover",
+                task=f"{task}/draft",
+                needs=needs,
             )
             additions = [
                 (a.key, a.paragraph, a.sentence) for a in answer.additions if a.key in keys
             ]
             text, counts = await self.verifier.add_sentences(
-                section.text, additions, item=section.node_id
+                section.text, additions, item=section.node_id, task=task
             )
             merged = CheckCounts()
             merged.add(section.checks)
@@ -344,7 +372,10 @@ class Composer:
                 missing.setdefault(leaf, []).append(key)
         if not missing:
             return []
-        jobs = {leaf: self._cover_job(sections[leaf], keys) for leaf, keys in missing.items()}
+        leaves = list(sections)
+        jobs = {
+            leaf: self._cover_job(sections[leaf], keys, leaves) for leaf, keys in missing.items()
+        }
         revised, failures = await self._jobs("cite", jobs)
         for node_id, reason in sorted(failures.items()):
             self.warn(f"section {node_id} could not be revised to cite its papers: {reason}")
@@ -352,7 +383,9 @@ class Composer:
         now = {k for s in revised.values() for k in find_citations(s.text)}
         return sorted(k for keys in missing.values() for k in keys if k in now)
 
-    async def tables(self) -> dict[str, _SavedTable]:
+    async def tables(self, needs: Sequence[str] = EVIDENCE) -> dict[str, _SavedTable]:
+        """Tables for the sections whose evidence compares papers (``needs``: what the
+        outline and evidence they read come from)."""
         if self.options.max_tables <= 0:
             return {}
         ids = table_candidates(self.outline, self.evidence, self.options.max_tables)
@@ -370,6 +403,8 @@ class Composer:
                     evidence=items,
                     language=self.options.language,
                     supported=lambda cell, key: self.checker.check(cell, key).supported,
+                    task=f"table/{node_id}",
+                    needs=needs,
                 )
                 return _SavedTable(
                     result.table,
@@ -403,20 +438,32 @@ class Composer:
         return made
 
     async def parents(self, sections: dict[str, Section]) -> None:
-        """Parent syntheses, deepest first, each from its children's texts."""
-        levels: dict[int, list[OutlineNode]] = {}
-        for node, depth in self.outline.walk():
-            if not node.is_leaf:
-                levels.setdefault(depth, []).append(node)
-        for depth in sorted(levels, reverse=True):
-            jobs = {node.id: self._parent_job(node, sections) for node in levels[depth]}
-            made, failures = await self._jobs("synthesis", jobs)
-            for node_id, reason in sorted(failures.items()):
-                self.warn(f"no opening for {node_id} ({self._title(node_id)}): {reason}")
-            sections.update(made)
+        """Parent syntheses, each from its children's texts, started as soon as its child
+        parents are written (``sections`` gains each one as it is made)."""
+        internal = [node for node, _ in self.outline.walk() if not node.is_leaf]
+        finished = {node.id: asyncio.Event() for node in internal}
+        leaves = [leaf.id for leaf in self.outline.leaves()]
+
+        def job(node: OutlineNode) -> Callable[[], Awaitable[Section]]:
+            async def make() -> Section:
+                try:
+                    for child in node.children:
+                        if child.id in finished:
+                            await finished[child.id].wait()
+                    section = await self._parent_job(node, sections, leaves)()
+                    sections[node.id] = section
+                    return section
+                finally:
+                    finished[node.id].set()
+
+            return make
+
+        _, failures = await self._jobs("synthesis", {node.id: job(node) for node in internal})
+        for node_id, reason in sorted(failures.items()):
+            self.warn(f"no opening for {node_id} ({self._title(node_id)}): {reason}")
 
     def _parent_job(
-        self, node: OutlineNode, sections: Mapping[str, Section]
+        self, node: OutlineNode, sections: Mapping[str, Section], leaves: Sequence[str]
     ) -> Callable[[], Awaitable[Section]]:
         children = [(c.title, sections[c.id].text) for c in node.children if c.id in sections]
         known = sorted({k for _, text in children for k in find_citations(text)})
@@ -431,9 +478,14 @@ class Composer:
                 budget_tokens=self.options.budget_tokens,
             ),
         )
+        # Its children as revised to cite uncovered papers, which depends on every leaf.
+        needs = [f"section/{leaf}" for leaf in leaves]
+        needs += [f"{part}/{c.id}" for c in node.children for part in ("section", "cover")]
 
         async def make() -> Section:
-            return await self._checked(node.id, await self._text(prompt, node.id), known)
+            task = f"section/{node.id}"
+            raw = await self._text(prompt, node.id, task, needs)
+            return await self._checked(node.id, raw, known, task=task)
 
         version = _version(prompt, verify=self.options.verify)
         return lambda: self.memo(
@@ -459,10 +511,28 @@ class Composer:
         ranked = sorted(weight, key=lambda k: (-weight[k], k))[:INTRO_PAPERS]
         return [_item(best[k]) for k in ranked]
 
-    async def frame(self, sections: dict[str, Section]) -> str:
-        """Introduction and conclusion (into ``sections``), then the abstract (returned)."""
+    def _part(
+        self,
+        node_id: str,
+        prompt: Prompt,
+        keys: Sequence[str] | None,
+        needs: Sequence[str],
+    ) -> Callable[[], Awaitable[Section]]:
+        """The introduction or the conclusion: written, checked, saved."""
+
+        async def make() -> Section:
+            raw = await self._text(prompt, node_id, node_id, needs)
+            return await self._checked(node_id, raw, keys, task=node_id)
+
+        version = _version(prompt, verify=self.options.verify)
+        path = f"state/sections/{node_id}.json"
+        return lambda: self.memo(path, version, Section.from_json, make, _reusable_section)
+
+    async def introduction(self, needs: Sequence[str] = EVIDENCE) -> dict[str, Section]:
+        """The introduction, from the outline and the central papers (``needs``: what they
+        come from); empty when it failed (with a warning)."""
         opts = self.options
-        intro_prompt = render_prompt(
+        prompt = render_prompt(
             "write_intro",
             **intro_context(
                 topic=opts.topic,
@@ -473,6 +543,15 @@ class Composer:
                 budget_tokens=opts.budget_tokens,
             ),
         )
+        job = self._part(INTRODUCTION, prompt, None, needs)
+        made, failures = await self._jobs("introduction", {INTRODUCTION: job})
+        for node_id, reason in sorted(failures.items()):
+            self.warn(f"the {node_id} could not be written: {reason}")
+        return made
+
+    async def conclusion(self, sections: Mapping[str, Section]) -> dict[str, Section]:
+        """The conclusion, from the top-level sections; empty when it failed."""
+        opts = self.options
         tops = [
             (node.title, sections[node.id].text)
             for node in self.outline.sections
@@ -480,7 +559,7 @@ class Composer:
         ]
         # The conclusion may cite what the survey cites (it reads the top-level sections).
         known = sorted({k for section in sections.values() for k in find_citations(section.text)})
-        conclusion_prompt = render_prompt(
+        prompt = render_prompt(
             "write_conclusion",
             **conclusion_context(
                 survey_title=self.outline.title,
@@ -490,25 +569,15 @@ class Composer:
                 budget_tokens=opts.budget_tokens,
             ),
         )
-
-        def part(node_id: str, prompt: Prompt, keys: Sequence[str] | None):
-            async def make() -> Section:
-                return await self._checked(node_id, await self._text(prompt, node_id), keys)
-
-            version = _version(prompt, verify=opts.verify)
-            path = f"state/sections/{node_id}.json"
-            return lambda: self.memo(path, version, Section.from_json, make, _reusable_section)
-
-        made, failures = await self._jobs(
-            "frame",
-            {
-                INTRODUCTION: part(INTRODUCTION, intro_prompt, None),
-                CONCLUSION: part(CONCLUSION, conclusion_prompt, known),
-            },
-        )
+        job = self._part(CONCLUSION, prompt, known, ("section", "cover"))
+        made, failures = await self._jobs("conclusion", {CONCLUSION: job})
         for node_id, reason in sorted(failures.items()):
             self.warn(f"the {node_id} could not be written: {reason}")
-        sections.update(made)
+        return made
+
+    async def abstract(self, made: Mapping[str, Section]) -> str:
+        """The abstract, from the introduction and the conclusion in ``made``."""
+        opts = self.options
         abstract_prompt = render_prompt(
             "write_abstract",
             **abstract_context(
@@ -523,7 +592,9 @@ class Composer:
         )
 
         async def make_abstract() -> Section:
-            text = await self._text(abstract_prompt, "abstract")
+            text = await self._text(
+                abstract_prompt, "abstract", "abstract", (INTRODUCTION, CONCLUSION)
+            )
             return Section("abstract", guard_citations(text, ()).text)  # an abstract cites none
 
         try:
@@ -553,7 +624,14 @@ class Composer:
         )
 
         async def make() -> _SavedHeadings:
-            answer = await self.llm.structured(prompt, HeadingsAnswer, stage=STAGE, item="headings")
+            answer = await self.llm.structured(
+                prompt,
+                HeadingsAnswer,
+                stage=STAGE,
+                item="headings",
+                task="headings",
+                needs=("skeleton", "refine"),
+            )
             got = {h.id: " ".join(h.text.split()) for h in answer.headings}
             return _SavedHeadings({k: got[k] for k in source if got.get(k)})
 
@@ -571,22 +649,41 @@ class Composer:
     # ------------------------------------------------------------------ the whole
 
     async def run(self) -> WriteOutcome:
-        sections = await self.leaves()
-        if not sections:
-            return WriteOutcome(
-                SurveyDoc(self.outline.title, "", ()),
-                self.outline,
-                {},
-                self.lengths,
-                failures=self.failures,
-            )
-        if len(sections) < len(self.outline.leaves()):
-            self.outline, _ = prune(self.outline, set(sections))
-        covered = await self.cover(sections)
-        tables = await self.tables()
-        await self.parents(sections)
-        abstract = await self.frame(sections)
-        headings = await self.headings()
+        async with TaskScope() as scope:
+            # These read only the outline and the evidence: made while the leaves are.
+            early_intro = scope.start(self.introduction())
+            early_tables = scope.start(self.tables())
+            headings_job = scope.start(self.headings())
+            sections = await self.leaves()
+            if not sections:
+                await asyncio.gather(early_intro, early_tables, headings_job)
+                return WriteOutcome(
+                    SurveyDoc(self.outline.title, "", ()),
+                    self.outline,
+                    {},
+                    self.lengths,
+                    failures=self.failures,
+                )
+            pruned = len(sections) < len(self.outline.leaves())
+            if pruned:
+                self.outline, _ = prune(self.outline, set(sections))
+            covered = await self.cover(sections)
+            await self.parents(sections)
+            if pruned:
+                # Made for sections that are now left out: made again without them (what
+                # they read now depends on which leaves were written).
+                await asyncio.gather(early_intro, early_tables)
+                after = (*EVIDENCE, "section")
+                intro_job = scope.start(self.introduction(after))
+                tables_job = scope.start(self.tables(after))
+            else:
+                intro_job, tables_job = early_intro, early_tables
+            made = dict(await self.conclusion(sections))
+            made.update(await intro_job)
+            sections.update(made)
+            abstract = await self.abstract(made)
+            tables = await tables_job
+            headings = await headings_job
         degraded = sorted(i for i, s in sections.items() if not _reusable_section(s))
         if degraded:
             self.warn(
