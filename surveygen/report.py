@@ -88,6 +88,8 @@ def build_report(
         "pruned_sections": pipeline.pruned,
         "llm": ledger.to_json(),
         "seconds_per_stage": pipeline.timings,
+        "cpu_seconds_per_stage": pipeline.cpu,
+        "peak_memory_mb_by_stage_end": pipeline.peak_mb,
         "settings": pipeline.settings.describe(),
         "warnings": pipeline.warnings,
     }
