@@ -148,6 +148,8 @@ def find_citations(text: str) -> list[str]:
 
 def replace_citations(text: str, render: Callable[[tuple[str, ...]], str]) -> str:
     """Replace every citation group by ``render(keys)``; all other text is kept byte for byte."""
+    if "@" not in text:  # no group without an "@" (most paper text: skip the scan)
+        return text
     return "".join(render(t.keys) if t.kind == "cite" else t.raw for t in _scan(text))
 
 

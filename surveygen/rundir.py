@@ -158,6 +158,7 @@ class RunDir:
         self.path = Path(path)
         self.topic = topic
         self._root = self.path.resolve()
+        self._appending: dict[str, Path] = {}  # logs, by relative path, already checked
         # True when the state of an earlier run was kept (--resume, or keep_state with a run
         # of the same topic there), so stages may reuse what it saved.
         self.kept = False
@@ -331,7 +332,9 @@ class RunDir:
 
     def append_jsonl(self, rel: str, obj: dict[str, Any]) -> None:
         """Append one JSON line (for logs); the line is flushed before returning."""
-        path = self.resolve(rel)
+        path = self._appending.get(rel)
+        if path is None:  # checked once per log: a run appends thousands of lines
+            path = self._appending[rel] = self.resolve(rel)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8", newline="\n") as handle:

@@ -24,6 +24,7 @@ the wrong paper or a result the paper never reported, not to judge paraphrase:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -433,6 +434,7 @@ def _consonants(text: str) -> bool:
     return not any(c in "aeiouy" for c in text)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     """A light suffix stemmer, so inflections and derivations of a word meet: "retrievers",
     "retrieval" and "retrieve" give "retriev"; "generated" and "generation" give "gener"."""

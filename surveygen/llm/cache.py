@@ -67,6 +67,9 @@ class AnswerCache:
             self.path = directory / self.FILENAME
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode a commit then survives the process being killed (what --resume
+            # needs) without a disk flush per answer; only a power cut may lose the last ones.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
             self._db.commit()
         except (OSError, sqlite3.Error) as exc:
