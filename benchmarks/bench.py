@@ -40,6 +40,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # surveygen itself, also when run from a checkout
 
 from calltrace import call_graph, order_violations, read_calls, stage_of  # noqa: E402
 from critical_path import lower_bound  # noqa: E402
@@ -92,6 +93,43 @@ def _start_server(latency: float, per_token: float) -> tuple[subprocess.Popen, s
     return server, url
 
 
+def _client_probe(url: str, calls: int = 200) -> float:
+    """CPU milliseconds the ``openai`` client itself spends per call (building the request,
+    HTTP, parsing the answer), measured in this process against the same server: part of
+    every LLM call, whatever the pipeline does around it."""
+    import asyncio
+
+    import openai
+
+    from surveygen.llm.parsing import response_format
+    from surveygen.stages.digest import DigestDraft
+
+    schema = response_format(DigestDraft, "json_schema")
+    messages = [
+        {"role": "system", "content": "You read papers. " * 100},
+        {"role": "user", "content": "Task: propose 3 to 8 arXiv search queries. " * 100},
+    ]
+
+    async def probe() -> float:
+        client = openai.AsyncOpenAI(base_url=url, api_key="sk-probe", max_retries=0)
+        slots = asyncio.Semaphore(16)
+
+        async def one() -> None:
+            async with slots:
+                await client.chat.completions.create(
+                    model="probe", messages=messages, max_tokens=64, response_format=schema
+                )
+
+        await one()  # connection and lazy imports
+        started = time.process_time()
+        await asyncio.gather(*(one() for _ in range(calls)))
+        spent = time.process_time() - started
+        await client.close()
+        return spent / calls * 1000
+
+    return asyncio.run(probe())
+
+
 def run_once(
     n: int,
     *,
@@ -128,6 +166,7 @@ def run_once(
         *extra,
     ]
     try:
+        client_ms = _client_probe(url)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         with open(work / "stdout.txt", "w") as stdout, open(work / "stderr.txt", "w") as stderr:
@@ -145,6 +184,7 @@ def run_once(
         raise SystemExit(f"surveygen write exited {code}:\n{tail}")
     process_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return _figures(
+        client_ms=client_ms,
         n=n,
         pages=pages,
         concurrency=concurrency,
@@ -186,6 +226,10 @@ def _figures(**run: Any) -> dict[str, Any]:
         "llm_span_s": round(llm_span, 3),
         "process_cpu_s": round(run["process_cpu"], 3),
         "pipeline_cpu_s": round(sum(cpus.values()), 3),
+        "client_cpu_ms_per_call": round(run["client_ms"], 3),
+        "pipeline_cpu_without_client_s": round(
+            sum(cpus.values()) - len(calls) * run["client_ms"] / 1000, 3
+        ),
         "peak_mb": max((p for p in peaks.values() if p is not None), default=None),
         "stages": per_stage,
         "calls": len(calls),
@@ -207,11 +251,12 @@ def _figures(**run: Any) -> dict[str, Any]:
 
 def _v2(out: Path, library: Path, report: dict[str, Any]) -> dict[str, Any]:
     """LLM×MapReduce-V2's cost for this library and our outline's shape."""
-    sys.path.insert(0, str(HERE.parent))
+    from surveygen.library.pdf import strip_references
     from surveygen.text import approx_tokens
 
     papers = [json.loads(line) for line in library.read_text().splitlines() if line.strip()]
-    texts = [p.get("text") or p.get("abstract") or "" for p in papers]
+    # V2 removes a paper's reference list before its digests read it.
+    texts = [strip_references(p.get("text") or "") or p.get("abstract") or "" for p in papers]
     outline = (out / "outline.md").read_text()
     headings = [line for line in outline.splitlines() if line.startswith("#")]
     levels = [len(h) - len(h.lstrip("#")) for h in headings]
@@ -288,6 +333,11 @@ def print_run(fig: dict[str, Any]) -> None:
     )
     b = fig["bound"]
     print(f"\nprocess CPU (interpreter start and imports included): {fig['process_cpu_s']:.2f} s")
+    print(
+        f"the openai client itself: {fig['client_cpu_ms_per_call']:.2f} ms CPU per call "
+        f"(probe in the same run); pipeline CPU without it: "
+        f"{fig['pipeline_cpu_without_client_s']:.2f} s"
+    )
     print(
         f"bound: critical path {b['critical_path_s']:.1f} s, work/slots "
         f"{b['work_over_slots_s']:.1f} s, phased {b['phased_s']:.1f} s -> {b['seconds']:.1f} s"
